@@ -1,0 +1,205 @@
+"""Connect four kernel: 7x6 bitboards in numba, OpenSpiel's action numbering (column 0-6).
+
+State layout (``int64[STATE_LEN]``):
+  0 CUR   stones of the player to move (bitboard)
+  1 MASK  all stones
+  2 PLY   stones played
+  3 STATUS 0 ongoing, 1 player 0 won, 2 player 1 won, 3 draw
+
+Bitboard: column c holds bits c*7 .. c*7+5 (bottom to top); bit c*7+6 is a sentinel row that
+keeps shifts from wrapping between columns (Pascal Pons' layout).  Player 0 moves first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+WIDTH = 7
+HEIGHT = 6
+H1 = HEIGHT + 1
+NUM_ACTIONS = WIDTH
+MAX_PLIES = WIDTH * HEIGHT
+STATE_LEN = 4
+CUR, MASK, PLY, STATUS = 0, 1, 2, 3
+ONGOING, WIN0, WIN1, DRAW = 0, 1, 2, 3
+
+BOTTOM = np.int64(sum(1 << (c * H1) for c in range(WIDTH)))
+BOARD = np.int64(BOTTOM * ((1 << HEIGHT) - 1))
+# Centre-first column order: the usual move ordering for connect four.
+CENTRE_ORDER = np.array([3, 2, 4, 1, 5, 0, 6], dtype=np.int64)
+
+
+@njit(cache=True, inline="always")
+def bottom_bit(col):
+    return np.int64(1) << (col * H1)
+
+
+@njit(cache=True, inline="always")
+def top_bit(col):
+    return np.int64(1) << (HEIGHT - 1 + col * H1)
+
+
+@njit(cache=True, inline="always")
+def column_bits(col):
+    return ((np.int64(1) << HEIGHT) - 1) << (col * H1)
+
+
+@njit(cache=True, inline="always")
+def has_four(p):
+    """True if bitboard ``p`` holds four in a row."""
+    m = p & (p >> H1)  # horizontal
+    if m & (m >> (2 * H1)):
+        return True
+    m = p & (p >> HEIGHT)  # diagonal \
+    if m & (m >> (2 * HEIGHT)):
+        return True
+    m = p & (p >> (H1 + 1))  # diagonal /
+    if m & (m >> (2 * (H1 + 1))):
+        return True
+    m = p & (p >> 1)  # vertical
+    if m & (m >> 2):
+        return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def winning_cells(p, mask):
+    """Empty cells (bitboard, any height) that would give ``p`` four in a row."""
+    # vertical
+    r = (p << 1) & (p << 2) & (p << 3)
+    # horizontal and the two diagonals
+    for d in (H1, HEIGHT, H1 + 1):
+        q = (p << d) & (p << (2 * d))
+        r |= q & (p << (3 * d))
+        r |= q & (p >> d)
+        q = (p >> d) & (p >> (2 * d))
+        r |= q & (p << d)
+        r |= q & (p >> (3 * d))
+    return r & (BOARD ^ mask)
+
+
+@njit(cache=True)
+def new_state():
+    return np.zeros(STATE_LEN, dtype=np.int64)
+
+
+@njit(cache=True, inline="always")
+def to_play(s):
+    return s[PLY] & 1
+
+
+@njit(cache=True, inline="always")
+def is_terminal(s):
+    return s[STATUS] != ONGOING
+
+
+@njit(cache=True, inline="always")
+def can_play(s, col):
+    return (s[MASK] & top_bit(col)) == 0
+
+
+@njit(cache=True)
+def legal_actions(s, out):
+    """Write the legal columns in ascending order into ``out``; return how many (0 if over)."""
+    if s[STATUS] != ONGOING:
+        return 0
+    n = 0
+    for c in range(WIDTH):
+        if (s[MASK] & top_bit(c)) == 0:
+            out[n] = c
+            n += 1
+    return n
+
+
+@njit(cache=True, inline="always")
+def play(s, col):
+    """Drop a stone of the player to move in ``col`` (assumed legal); update the status."""
+    new_mask = s[MASK] | (s[MASK] + bottom_bit(col))
+    mover = s[CUR] | (new_mask ^ s[MASK])  # the mover's stones including the new one
+    s[CUR] = mover ^ new_mask  # the opponent becomes the player to move
+    s[MASK] = new_mask
+    s[PLY] += 1
+    if has_four(mover):
+        s[STATUS] = WIN0 if (s[PLY] & 1) == 1 else WIN1
+    elif s[PLY] == MAX_PLIES:
+        s[STATUS] = DRAW
+
+
+@njit(cache=True, inline="always")
+def returns0(s):
+    """Return for player 0 of a terminal state: +1 win, -1 loss, 0 draw (0 while ongoing)."""
+    st = s[STATUS]
+    if st == WIN0:
+        return 1.0
+    if st == WIN1:
+        return -1.0
+    return 0.0
+
+
+@njit(cache=True, inline="always")
+def hash_key(s):
+    """A unique key of the position (Pons: cur + mask); the player to move is implied."""
+    return s[CUR] + s[MASK]
+
+
+@njit(cache=True)
+def random_playout(s):
+    """Play uniformly random moves from ``s`` (modified in place) to the end; return returns0."""
+    cols = np.empty(WIDTH, dtype=np.int64)
+    while s[STATUS] == ONGOING:
+        n = 0
+        for c in range(WIDTH):
+            if (s[MASK] & top_bit(c)) == 0:
+                cols[n] = c
+                n += 1
+        play(s, cols[np.random.randint(n)])
+    return returns0(s)
+
+
+@njit(cache=True)
+def heuristic(s):
+    """A cheap value in (-1, 1) for the player to move: open winning cells, weighted by height parity."""
+    if s[STATUS] != ONGOING:
+        r = returns0(s)
+        return r if (s[PLY] & 1) == 0 else -r
+    me = s[CUR]
+    opp = s[CUR] ^ s[MASK]
+    mine = winning_cells(me, s[MASK])
+    theirs = winning_cells(opp, s[MASK])
+    score = 0.0
+    x = mine
+    while x:
+        score += 1.0
+        x &= x - 1
+    x = theirs
+    while x:
+        score -= 1.0
+        x &= x - 1
+    # centre column control
+    centre = column_bits(3)
+    x = me & centre
+    while x:
+        score += 0.25
+        x &= x - 1
+    x = opp & centre
+    while x:
+        score -= 0.25
+        x &= x - 1
+    return np.tanh(score / 4.0)
+
+
+@njit(cache=True)
+def order_scores(s, actions, n, out):
+    """Move-ordering scores for the first ``n`` of ``actions`` (higher = try first)."""
+    me = s[CUR]
+    for i in range(n):
+        c = actions[i]
+        new_mask = s[MASK] | (s[MASK] + bottom_bit(c))
+        mover = me | (new_mask ^ s[MASK])
+        cells = winning_cells(mover, new_mask)
+        k = 0
+        while cells:
+            k += 1
+            cells &= cells - 1
+        out[i] = k * 8 + (3 - abs(3 - c))

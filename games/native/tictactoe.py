@@ -1,0 +1,134 @@
+"""Tic-tac-toe kernel: 3x3 bitboards in numba, OpenSpiel's action numbering (cell 0-8, row-major).
+
+State layout (``int64[STATE_LEN]``):
+  0 X      cells of player 0 (x, moves first), bit i = cell i
+  1 O      cells of player 1 (o)
+  2 PLY    moves played
+  3 STATUS 0 ongoing, 1 player 0 won, 2 player 1 won, 3 draw
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+NUM_ACTIONS = 9
+MAX_PLIES = 9
+STATE_LEN = 4
+X, O, PLY, STATUS = 0, 1, 2, 3
+ONGOING, WIN0, WIN1, DRAW = 0, 1, 2, 3
+FULL = (1 << 9) - 1
+LINES = np.array([0b000000111, 0b000111000, 0b111000000,   # rows
+                  0b001001001, 0b010010010, 0b100100100,   # columns
+                  0b100010001, 0b001010100], dtype=np.int64)  # diagonals
+
+
+@njit(cache=True)
+def new_state():
+    return np.zeros(STATE_LEN, dtype=np.int64)
+
+
+@njit(cache=True, inline="always")
+def to_play(s):
+    return s[PLY] & 1
+
+
+@njit(cache=True, inline="always")
+def is_terminal(s):
+    return s[STATUS] != ONGOING
+
+
+@njit(cache=True, inline="always")
+def has_line(b):
+    for i in range(8):
+        if (b & LINES[i]) == LINES[i]:
+            return True
+    return False
+
+
+@njit(cache=True)
+def legal_actions(s, out):
+    """Write the empty cells in ascending order into ``out``; return how many (0 if over)."""
+    if s[STATUS] != ONGOING:
+        return 0
+    occ = s[X] | s[O]
+    n = 0
+    for c in range(9):
+        if not (occ >> c) & 1:
+            out[n] = c
+            n += 1
+    return n
+
+
+@njit(cache=True, inline="always")
+def play(s, cell):
+    """Mark ``cell`` for the player to move (assumed legal); update the status."""
+    p = s[PLY] & 1
+    s[p] |= np.int64(1) << cell
+    s[PLY] += 1
+    if has_line(s[p]):
+        s[STATUS] = WIN0 if p == 0 else WIN1
+    elif s[PLY] == MAX_PLIES:
+        s[STATUS] = DRAW
+
+
+@njit(cache=True, inline="always")
+def returns0(s):
+    st = s[STATUS]
+    if st == WIN0:
+        return 1.0
+    if st == WIN1:
+        return -1.0
+    return 0.0
+
+
+@njit(cache=True, inline="always")
+def hash_key(s):
+    """A unique key: a base-3 style packing of both boards."""
+    return s[X] | (s[O] << 9)
+
+
+@njit(cache=True)
+def random_playout(s):
+    cells = np.empty(9, dtype=np.int64)
+    while s[STATUS] == ONGOING:
+        n = legal_actions(s, cells)
+        play(s, cells[np.random.randint(n)])
+    return returns0(s)
+
+
+@njit(cache=True)
+def heuristic(s):
+    """Value in (-1, 1) for the player to move: lines still open to each side, weighted by stones."""
+    if s[STATUS] != ONGOING:
+        r = returns0(s)
+        return r if (s[PLY] & 1) == 0 else -r
+    p = s[PLY] & 1
+    me = s[p]
+    opp = s[1 - p]
+    score = 0.0
+    for i in range(8):
+        line = LINES[i]
+        if (opp & line) == 0:
+            k = 0
+            x = me & line
+            while x:
+                k += 1
+                x &= x - 1
+            score += k * k
+        if (me & line) == 0:
+            k = 0
+            x = opp & line
+            while x:
+                k += 1
+                x &= x - 1
+            score -= k * k
+    return np.tanh(score / 8.0)
+
+
+@njit(cache=True)
+def order_scores(s, actions, n, out):
+    """Move-ordering scores: centre, then corners, then edges."""
+    for i in range(n):
+        c = actions[i]
+        out[i] = 2 if c == 4 else (1 if c in (0, 2, 6, 8) else 0)
