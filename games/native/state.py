@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 from types import ModuleType
@@ -69,27 +70,26 @@ def _ttt_from_string(text: str) -> int | None:
 
 
 # ---------------------------------------------------------------- connect four
-def _c4_cell(s: np.ndarray, col: int, row: int) -> str:
-    bit = 1 << (col * _c4.H1 + row)
-    if not s[_c4.MASK] & bit:
-        return "."
-    mover_is_p0 = (s[_c4.PLY] & 1) == 0  # CUR holds the stones of the player to move
-    mine = bool(s[_c4.CUR] & bit)
-    return "x" if mine == mover_is_p0 else "o"
+_C4_BITS = np.array([[1 << (c * _c4.H1 + r) for c in range(_c4.WIDTH)] for r in range(_c4.HEIGHT)], dtype=np.int64)
+
+
+def _c4_grid(s: np.ndarray) -> np.ndarray:
+    """6x7 grid, rows bottom to top: 0 empty, 1 x (player 0), 2 o (player 1)."""
+    occupied = (_C4_BITS & s[_c4.MASK]) != 0
+    mine = (_C4_BITS & s[_c4.CUR]) != 0  # CUR holds the stones of the player to move
+    x = mine if (s[_c4.PLY] & 1) == 0 else occupied & ~mine
+    return np.where(occupied, np.where(x, 1, 2), 0)
 
 
 def _c4_render(s: np.ndarray) -> str:
-    rows = ["".join(_c4_cell(s, c, r) for c in range(_c4.WIDTH)) for r in range(_c4.HEIGHT - 1, -1, -1)]
-    return "\n".join(rows) + "\n"
+    chars = np.array([".", "x", "o"])[_c4_grid(s)[::-1]]
+    return "".join("".join(row) + "\n" for row in chars)
 
 
 def _c4_observation(s: np.ndarray, player: int) -> np.ndarray:
     # OpenSpiel's layout: planes [x, o, empty], rows bottom to top, 6x7.
-    obs = np.zeros((3, _c4.HEIGHT, _c4.WIDTH), dtype=np.float32)
-    for c in range(_c4.WIDTH):
-        for r in range(_c4.HEIGHT):
-            obs[{"x": 0, "o": 1, ".": 2}[_c4_cell(s, c, r)], r, c] = 1.0
-    return obs
+    g = _c4_grid(s)
+    return np.stack([g == 1, g == 2, g == 0]).astype(np.float32)
 
 
 def _c4_to_string(player: int, action: int) -> str:
@@ -194,8 +194,8 @@ class NativeState:
 
     def apply_action(self, action: int) -> None:
         try:
-            a = int(action)
-        except (TypeError, ValueError):
+            a = operator.index(action)  # int() would truncate 2.5 and parse "3": nothing silently converted
+        except TypeError:
             raise IllegalActionError(self.game.name, action, self.legal_actions(), "not an integer") from None
         legal = self.legal_actions()
         if a not in legal:
@@ -247,7 +247,8 @@ class NativeState:
         return self.game.spec.observation(self.array, p)
 
     def serialize(self) -> str:
-        return "".join(f"{a}\n" for a in self._history)
+        """OpenSpiel's format: one action number a line, each line ending in a newline; a lone newline at the start."""
+        return "\n".join(str(a) for a in self._history) + "\n"
 
     def __str__(self) -> str:
         return self.game.spec.render(self.array)

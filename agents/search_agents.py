@@ -1,0 +1,149 @@
+"""Agents built on our engines (minimax = alpha-beta, mcts) and OpenSpiel's C++ MCTSBot as a peer."""
+
+from __future__ import annotations
+
+import time
+
+from plyground.agents.base import Agent, merged_seed
+from plyground.agents.decision import Decision
+from plyground.agents.params import Param
+from plyground.games.errors import PlygroundError
+
+
+def _budget(own: float | None, clock: float | None) -> float | None:
+    """The tighter of an agent's own time limit and the move's clock (a little held back)."""
+    limits = [x for x in (own, None if clock is None else 0.9 * clock) if x is not None]
+    return min(limits) if limits else None
+
+
+class MinimaxAgent(Agent):
+    name = "minimax"
+    summary = "alpha-beta negamax with iterative deepening and a transposition table (numba for native games)"
+    PARAMS = {
+        "depth": Param(int, 6, "maximum search depth in plies", min=1),
+        "time": Param(float, None, "seconds per move (iterative deepening stops in time)", min=0.0),
+        "nodes": Param(int, None, "node budget per move", min=1),
+        "exact": Param(bool, False, "solve exactly (ignores depth); use on small games or late positions"),
+        "value": Param(str, "heuristic", "leaf evaluator at the depth limit", choices=("heuristic", "rollout")),
+    }
+
+    def act(self, state, clock: float | None = None) -> Decision:
+        from plyground.search import alphabeta
+        from plyground.search.hooks import HeuristicValue, RolloutValue
+
+        p = self.params
+        value = HeuristicValue() if p["value"] == "heuristic" else RolloutValue()
+        t = time.perf_counter()
+        result = alphabeta.search(state, depth=None if p["exact"] else p["depth"], max_nodes=p["nodes"],
+                                  time_limit=_budget(p["time"], clock), exact=p["exact"], value=value)
+        return Decision(action=result.best_action, think_time=time.perf_counter() - t,
+                        value=result.value, search=result.to_json())
+
+
+class MCTSAgent(Agent):
+    name = "mcts"
+    summary = "Monte Carlo tree search: UCT/PUCT, MCTS-Solver, random rollouts in numba for native games"
+    PARAMS = {
+        "sims": Param(int, 1000, "simulations per move", min=1),
+        "c": Param(float, 1.4, "exploration constant", min=0.0),
+        "variant": Param(str, "uct", "selection rule", choices=("uct", "puct")),
+        "solver": Param(bool, True, "MCTS-Solver: propagate proven wins and losses"),
+        "rollouts": Param(int, 1, "random rollouts per leaf", min=1),
+        "time": Param(float, None, "seconds per move", min=0.0),
+        "reuse": Param(bool, True, "keep the subtree between moves"),
+        "dirichlet": Param(float, None, "Dirichlet root-noise alpha (unset: no noise)", min=0.0),
+        "seed": Param(int, None, "random seed; unset = nondeterministic"),
+    }
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self._engine = None
+        self._seed = self.params["seed"]
+
+    def _make_engine(self):
+        from plyground.search.mcts import MCTS
+        p = self.params
+        return MCTS(sims=p["sims"], c=p["c"], variant=p["variant"], solver=p["solver"], rollouts=p["rollouts"],
+                    time_limit=p["time"], reuse_tree=p["reuse"], dirichlet_alpha=p["dirichlet"], seed=self._seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        self._seed = merged_seed(self.params["seed"], seed)
+        self._engine = None
+
+    def act(self, state, clock: float | None = None) -> Decision:
+        if self._engine is None:
+            self._engine = self._make_engine()
+        engine = self._engine
+        engine.time_limit = _budget(self.params["time"], clock)
+        t = time.perf_counter()
+        result = engine.search(state)
+        return Decision(action=result.best_action, think_time=time.perf_counter() - t,
+                        value=result.value, search=result.to_json())
+
+
+def to_pyspiel(state):
+    """The pyspiel state behind any of our states (OpenSpiel adapter, PettingZoo twin, native replay)."""
+    import pyspiel
+
+    inner = getattr(state, "pyspiel_state", None)
+    if inner is not None:
+        return inner.clone()
+    twin = getattr(state, "twin", None)
+    if twin is not None:
+        return to_pyspiel(twin)
+    spec = getattr(getattr(state, "game", None), "spec", None)
+    if spec is not None and getattr(spec, "openspiel_name", None):
+        ps = pyspiel.load_game(spec.openspiel_name).new_initial_state()
+        for a in state.history():
+            ps.apply_action(a)
+        return ps
+    raise PlygroundError(f"openspiel-mcts cannot play {type(state).__name__}: it has no OpenSpiel equivalent")
+
+
+class OpenSpielMCTSAgent(Agent):
+    name = "openspiel-mcts"
+    summary = "OpenSpiel's C++ MCTSBot with random-rollout evaluation (the peer for benchmarks)"
+    PARAMS = {
+        "sims": Param(int, 1000, "simulations per move", min=1),
+        "c": Param(float, 2.0, "UCT exploration constant", min=0.0),
+        "rollouts": Param(int, 1, "random rollouts per leaf", min=1),
+        "solve": Param(bool, False, "OpenSpiel's MCTS-Solver"),
+        "memory_mb": Param(int, 1000, "the bot's tree memory limit in MB", min=1),
+        "seed": Param(int, None, "random seed; unset = nondeterministic"),
+    }
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self._seed = self.params["seed"]
+        self._bots: dict = {}
+
+    def reset(self, seed: int | None = None) -> None:
+        self._seed = merged_seed(self.params["seed"], seed)
+        self._bots = {}
+
+    def act(self, state, clock: float | None = None) -> Decision:
+        import random
+
+        import pyspiel
+
+        ps = to_pyspiel(state)
+        game = ps.get_game()
+        key = str(game)
+        if key not in self._bots:
+            p = self.params
+            seed = self._seed if self._seed is not None else random.randrange(2**31)
+            evaluator = pyspiel.RandomRolloutEvaluator(p["rollouts"], seed)
+            self._bots[key] = (pyspiel.MCTSBot(game, evaluator, p["c"], p["sims"], p["memory_mb"], p["solve"],
+                                               seed, False, pyspiel.ChildSelectionPolicy.UCT,
+                                               -1.0 if clock is None else 0.9 * clock), evaluator)
+        bot = self._bots[key][0]
+        t = time.perf_counter()
+        root = bot.mcts_search(ps)
+        best = root.best_child()
+        elapsed = time.perf_counter() - t
+        visits = {int(c.action): int(c.explore_count) for c in root.children}
+        values = {int(c.action): (c.total_reward / c.explore_count if c.explore_count else 0.0) for c in root.children}
+        stats = {"engine": "openspiel-mcts", "nodes": int(root.explore_count), "visits": {str(k): v for k, v in visits.items()},
+                 "action_values": {str(k): v for k, v in values.items()}, "best_action": int(best.action),
+                 "value": values.get(int(best.action), 0.0), "seconds": elapsed}
+        return Decision(action=int(best.action), think_time=elapsed, value=stats["value"], search=stats)

@@ -1,0 +1,33 @@
+"""Shared test helpers: paths to the reference data beside the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    """../shared next to the checkout (CI puts it there); PLYGROUND_SHARED overrides."""
+    env = os.environ.get("PLYGROUND_SHARED")
+    return Path(env) if env else REPO.parent / "shared"
+
+
+def solved_positions() -> list[tuple[str, int]]:
+    path = shared_dir() / "data" / "connect4_solved_positions.txt"
+    if not path.exists():
+        pytest.skip(f"reference data not found at {path}")
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            moves, score = line.split()
+            rows.append((moves, int(score)))
+    return rows
+
+
+@pytest.fixture(scope="session")
+def c4_solved() -> list[tuple[str, int]]:
+    return solved_positions()
