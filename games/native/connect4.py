@@ -203,3 +203,53 @@ def order_scores(s, actions, n, out):
             k += 1
             cells &= cells - 1
         out[i] = k * 8 + (3 - abs(3 - c))
+
+
+# ---------------------------------------------------------------- solver helpers (alpha-beta engine)
+@njit(cache=True, inline="always")
+def move_count(s):
+    """Stones on the board (plies played)."""
+    return s[PLY]
+
+
+@njit(cache=True, inline="always")
+def _lowest_column(cells):
+    """The column of the lowest set bit of a non-empty bitboard."""
+    low = cells & -cells
+    for c in range(WIDTH):
+        if low & column_bits(c):
+            return c
+    return -1
+
+
+@njit(cache=True)
+def immediate_win(s):
+    """A column where the player to move wins at once, or -1 (also -1 if the game is over)."""
+    if s[STATUS] != ONGOING:
+        return -1
+    w = winning_cells(s[CUR], s[MASK]) & ((s[MASK] + BOTTOM) & BOARD)
+    if w == 0:
+        return -1
+    return _lowest_column(w)
+
+
+@njit(cache=True)
+def nonlosing_moves(s, out):
+    """Write the columns after which the opponent cannot win at once into ``out``; return how many.
+
+    Assumes the player to move has no immediate win (check ``immediate_win`` first).  0 means
+    every move loses on the next ply (the opponent has two threats, or must be blocked twice).
+    """
+    possible = (s[MASK] + BOTTOM) & BOARD
+    opp_win = winning_cells(s[CUR] ^ s[MASK], s[MASK])
+    forced = possible & opp_win
+    if forced:
+        if forced & (forced - 1):
+            return 0
+        possible = forced
+    possible &= ~(opp_win >> 1)  # never play just below an opponent's winning cell
+    n = 0
+    for c in range(WIDTH):  # branch-free: write every column, advance only past the playable ones
+        out[n] = c
+        n += (possible & column_bits(c)) != 0
+    return n

@@ -132,3 +132,71 @@ def order_scores(s, actions, n, out):
     for i in range(n):
         c = actions[i]
         out[i] = 2 if c == 4 else (1 if c in (0, 2, 6, 8) else 0)
+
+
+# ---------------------------------------------------------------- solver helpers (alpha-beta engine)
+def _completions() -> np.ndarray:
+    """COMPLETE[b]: the cells that give the marks ``b`` (9-bit mask) a line (occupied or not)."""
+    table = np.zeros(1 << 9, dtype=np.int64)
+    for b in range(1 << 9):
+        for line in LINES:
+            rest = int(line) & ~b
+            if rest and not rest & (rest - 1):
+                table[b] |= rest
+    return table
+
+
+COMPLETE = _completions()
+
+
+@njit(cache=True, inline="always")
+def move_count(s):
+    """Marks on the board (plies played)."""
+    return s[PLY]
+
+
+@njit(cache=True, inline="always")
+def winning_cells(b, occ):
+    """Empty cells (bitmask) that would complete a line for the marks ``b``; ``occ`` = all marks."""
+    return COMPLETE[b] & ~occ & FULL
+
+
+@njit(cache=True, inline="always")
+def _lowest_cell(cells):
+    c = 0
+    while not (cells >> c) & 1:
+        c += 1
+    return c
+
+
+@njit(cache=True)
+def immediate_win(s):
+    """A cell where the player to move completes a line at once, or -1 (also -1 if the game is over)."""
+    if s[STATUS] != ONGOING:
+        return -1
+    p = s[PLY] & 1
+    w = winning_cells(s[p], s[X] | s[O])
+    if w == 0:
+        return -1
+    return _lowest_cell(w)
+
+
+@njit(cache=True)
+def nonlosing_moves(s, out):
+    """Write the cells after which the opponent cannot win at once into ``out``; return how many.
+
+    Assumes the player to move has no immediate win.  0 means the opponent has two threats.
+    """
+    p = s[PLY] & 1
+    occ = s[X] | s[O]
+    threats = winning_cells(s[1 - p], occ)
+    if threats:
+        if threats & (threats - 1):
+            return 0
+        out[0] = _lowest_cell(threats)
+        return 1
+    n = 0
+    for c in range(9):  # branch-free: write every cell, advance only past the empty ones
+        out[n] = c
+        n += ((occ >> c) & 1) ^ 1
+    return n
