@@ -8,7 +8,7 @@ import json
 from plyground.games.errors import PlygroundError
 
 BUDGET_KEYS = {"depth": int, "nodes": int, "time": float, "sims": int}
-AUTO_EXACT_SECONDS = 10.0
+AUTO_EXACT_SECONDS = 1.0  # keeps a default analysis interactive; --budget exact has no limit
 AUTO_SIMS = 10_000
 
 

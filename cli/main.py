@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--engine", choices=("minimax", "mcts"), default="minimax")
     q.add_argument("--budget", default="auto",
                    help="exact | depth=N | nodes=N | time=SECONDS | sims=N (mcts); several comma-separated. "
-                        "auto (default): minimax solves exactly within 10 s, else reports the deepest search; "
+                        "auto (default): minimax tries an exact solve for 1 s, else reports the deepest search it finished; "
                         "mcts runs 10000 simulations")
     q.add_argument("--json", action="store_true", help="print one JSON object")
     q.set_defaults(func=_cmd_analyze)

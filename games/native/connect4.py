@@ -145,15 +145,15 @@ def hash_key(s):
 
 @njit(cache=True)
 def random_playout(s):
-    """Play uniformly random moves from ``s`` (modified in place) to the end; return returns0."""
-    cols = np.empty(WIDTH, dtype=np.int64)
+    """Play uniformly random moves from ``s`` (modified in place) to the end; return returns0.
+
+    Rejection sampling: a uniformly drawn column is redrawn while it is full, which is uniform
+    over the open columns and allocates nothing."""
     while s[STATUS] == ONGOING:
-        n = 0
-        for c in range(WIDTH):
-            if (s[MASK] & top_bit(c)) == 0:
-                cols[n] = c
-                n += 1
-        play(s, cols[np.random.randint(n)])
+        c = np.random.randint(WIDTH)
+        while s[MASK] & top_bit(c):
+            c = np.random.randint(WIDTH)
+        play(s, c)
     return returns0(s)
 
 
