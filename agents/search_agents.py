@@ -6,7 +6,7 @@ import time
 
 from plyground.agents.base import Agent, merged_seed
 from plyground.agents.decision import Decision
-from plyground.agents.params import Param
+from plyground.agents.params import AgentSpecError, Param
 from plyground.games.errors import PlygroundError
 
 
@@ -51,12 +51,15 @@ class MCTSAgent(Agent):
         "rollouts": Param(int, 1, "random rollouts per leaf", min=1),
         "time": Param(float, None, "seconds per move", min=0.0),
         "reuse": Param(bool, True, "keep the subtree between moves"),
-        "dirichlet": Param(float, None, "Dirichlet root-noise alpha (unset: no noise)", min=0.0),
+        "dirichlet": Param(float, None, "Dirichlet root-noise alpha, PUCT only (unset: no noise)", min=0.0),
         "seed": Param(int, None, "random seed; unset = nondeterministic"),
     }
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
+        if self.params["dirichlet"] is not None and self.params["variant"] != "puct":
+            raise AgentSpecError("agent 'mcts': dirichlet noise perturbs PUCT priors; "
+                                 "UCT has none (add variant=puct, or drop dirichlet)")
         self._engine = None
         self._seed = self.params["seed"]
 

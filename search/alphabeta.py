@@ -27,6 +27,7 @@ scores when solving).
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -46,7 +47,7 @@ SOLVER_SHARE = 0.8         # exact mode with a budget: the solver's share, the r
 GROW_FACTOR = 8            # the solver moves to a 4x bigger table after this many nodes per slot
 MIN_TT_BITS, MAX_TT_BITS = 10, 30
 # Small games need no big table (tic-tac-toe has 5,478 positions); a small one stays in cache.
-TT_BITS_CAP = {"tictactoe": 16}
+TT_BITS_CAP = {"tictactoe": 14}  # 2**14 x 16 bytes: no more nodes than 2**16, measured faster
 
 
 # ---------------------------------------------------------------- validation
@@ -80,10 +81,23 @@ def _check_hooks(proposer, opponent, value) -> None:
         raise PlygroundError(f"value must be a ValueEstimator or None, got {type(value).__name__}")
 
 
+_LAZY: dict[str, Any] = {}
+
+
+def _lazy_modules():
+    """(NativeState, the numba engine module), imported on first use and kept (an import
+    statement per search costs about a microsecond; tic-tac-toe searches take ~100)."""
+    mods = _LAZY.get("mods")
+    if mods is None:
+        from plyground.games.native.state import NativeState
+        from plyground.search.native import alphabeta as nab
+        mods = _LAZY["mods"] = (NativeState, nab)
+    return mods
+
+
 def _native_leaf(state, proposer, proposer_k, opponent, value):
     """(leaf_mode, rollouts) if the numba engine can run these hooks on ``state``, else None."""
-    from plyground.games.native.state import NativeState
-    from plyground.search.native import alphabeta as nab
+    NativeState, nab = _lazy_modules()
     if not isinstance(state, NativeState) or state.game.name not in nab.ENTRY_POINTS:
         return None
     if proposer is not None and not (type(proposer) is UniformProposer and proposer_k is None):
@@ -230,17 +244,39 @@ def _warm_up(name: str, kernel) -> None:
     _WARM.add(name)
 
 
+_SCRATCH = threading.local()
+
+
+def _depth_scratch(name: str, kernel, nab):
+    """The depth-limited engine's work arrays for ``name`` (F, Wk, vals, flags, pv, info), kept
+    per thread: the engine writes every cell before it reads it, so they need no clearing."""
+    bufs = getattr(_SCRATCH, "bufs", None)
+    if bufs is None:
+        bufs = _SCRATCH.bufs = {}
+    b = bufs.get(name)
+    if b is None:
+        NA, MAXP = kernel.NUM_ACTIONS, kernel.MAX_PLIES
+        b = bufs[name] = (np.zeros((MAXP + 2, nab.frame_width(kernel)), dtype=np.int64),
+                          nab.make_work(kernel), np.zeros(NA, dtype=np.int64),
+                          np.zeros(NA, dtype=np.int64), np.zeros(MAXP + 1, dtype=np.int64),
+                          np.zeros(3, dtype=np.int64))
+    return b
+
+
 def _native_search(state, depth, max_nodes, time_limit, exact, leaf, bits, all_values) -> SearchResult:
-    from plyground.search.native import alphabeta as nab
+    nab = _lazy_modules()[1]
     kernel = state.game.kernel
     name = state.game.name
     _warm_up(name, kernel)
     ab_iterate, solve_fn, solve_pv = nab.ENTRY_POINTS[name]
     SL, NA, MAXP = kernel.STATE_LEN, kernel.NUM_ACTIONS, kernel.MAX_PLIES
     bits = min(bits, TT_BITS_CAP.get(name, bits))
-    F = np.zeros((MAXP + 2, nab.frame_width(kernel)), dtype=np.int64)
+    if exact:
+        F = np.zeros((MAXP + 2, nab.frame_width(kernel)), dtype=np.int64)
+        Wk = nab.make_work(kernel)
+    else:
+        F, Wk, vals, flags, pv_buf, info = _depth_scratch(name, kernel, nab)
     F[0, :SL] = state.array
-    Wk = nab.make_work(kernel)
     ctr = np.zeros(nab.CTR_LEN, dtype=np.int64)
     if not exact:  # (the solver picks its own table: it grows with the search)
         tt, gen = _depth_table(name, bits)
@@ -277,10 +313,6 @@ def _native_search(state, depth, max_nodes, time_limit, exact, leaf, bits, all_v
         return fallback
 
     leaf_mode, n_roll = leaf
-    vals = np.zeros(NA, dtype=np.int64)
-    flags = np.zeros(NA, dtype=np.int64)
-    pv_buf = np.zeros(MAXP + 1, dtype=np.int64)
-    info = np.zeros(3, dtype=np.int64)
     remaining = MAXP - n
     max_depth = min(depth, remaining) if depth is not None else remaining
     ab_iterate(F, tt, ctr, Wk, max_depth, remaining, leaf_mode, n_roll, gen, all_values,
@@ -293,28 +325,31 @@ def _native_search(state, depth, max_nodes, time_limit, exact, leaf, bits, all_v
         return SearchResult(best_action=best, value=float(kernel.heuristic(state.array)),
                             engine=engine_name, nodes=nodes, depth=0, pv=[best], seconds=seconds,
                             extra={"budget_exhausted": True})
-    d, best = int(info[0]), int(info[1])
-    pv = pv_buf[:info[2]].tolist()
-    score = int(vals[best])
+    d, best, pv_len = info.tolist()
+    pv = pv_buf[:pv_len].tolist()
+    vals_l, flags_l = vals.tolist(), flags.tolist()  # plain ints: numpy scalars are slow here
+    score = vals_l[best]
     proven = abs(score) >= nab.WIN or d >= remaining
-    searched = [a for a in legal if flags[a] != 0]
+    searched = [a for a in legal if flags_l[a] != 0]
+    win, scale = nab.WIN, nab.HEUR_SCALE - 1
 
     def to_value(sc: int) -> float:
-        if abs(sc) >= nab.WIN:
+        if sc >= win or sc <= -win:
             return 1.0 if sc > 0 else -1.0
-        return max(-1.0, min(1.0, sc / (nab.HEUR_SCALE - 1)))
+        v = sc / scale
+        return -1.0 if v < -1.0 else (1.0 if v > 1.0 else v)
 
     def to_score(sc: int) -> int:
-        return (sc - nab.WIN if sc > 0 else sc + nab.WIN) if abs(sc) >= nab.WIN else 0
+        return (sc - win if sc > 0 else sc + win) if abs(sc) >= win else 0
 
-    extra: dict[str, Any] = {"action_scores": {a: int(vals[a]) for a in searched},
+    extra: dict[str, Any] = {"action_scores": {a: vals_l[a] for a in searched},
                              "leaf": "rollout" if leaf_mode == nab.LEAF_ROLLOUT else "heuristic"}
-    bounds = [a for a in searched if flags[a] == 2]
+    bounds = [a for a in searched if flags_l[a] == 2]
     if bounds:
         extra["upper_bound_actions"] = bounds
     return SearchResult(
         best_action=best, value=to_value(score), engine=engine_name, nodes=nodes, depth=d,
-        pv=pv, action_values={a: to_value(int(vals[a])) for a in searched}, seconds=seconds,
+        pv=pv, action_values={a: to_value(vals_l[a]) for a in searched}, seconds=seconds,
         exact=bool(proven), score=to_score(score) if proven else None, extra=extra)
 
 

@@ -26,6 +26,7 @@ def test_spec_string_and_table_give_the_same_agent():
     ("mcts:sims=ten", "sims='ten' is not a valid int"),
     ("mcts:sims=0", "below the minimum"),
     ("mcts:variant=foo", "choose one of ['uct', 'puct']"),
+    ("mcts:dirichlet=0.3", "UCT has none"),
     ("minimax:depth", "is not key=value"),
     ("minimax:depth=2,depth=3", "given twice"),
     ({"sims": 3}, "needs a 'name' field"),

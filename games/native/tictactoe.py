@@ -9,6 +9,8 @@ State layout (``int64[STATE_LEN]``):
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -64,9 +66,10 @@ def legal_actions(s, out):
 def play(s, cell):
     """Mark ``cell`` for the player to move (assumed legal); update the status."""
     p = s[PLY] & 1
+    completes = (COMPLETE[s[p]] >> cell) & 1  # the mark completes a line (table below)
     s[p] |= np.int64(1) << cell
     s[PLY] += 1
-    if has_line(s[p]):
+    if completes:
         s[STATUS] = WIN0 if p == 0 else WIN1
     elif s[PLY] == MAX_PLIES:
         s[STATUS] = DRAW
@@ -97,41 +100,40 @@ def random_playout(s):
     return returns0(s)
 
 
+def _line_scores() -> np.ndarray:
+    """HEUR_SCORE[me | opp << 9]: sum over the lines open to one side of (its marks there)^2,
+    mine minus the opponent's (the integer the heuristic squashes), for every pair of 9-bit boards."""
+    idx = np.arange(1 << 18, dtype=np.int64)
+    me, opp = idx & FULL, idx >> 9
+    score = np.zeros(1 << 18, dtype=np.int64)
+    pop = np.array([bin(b).count("1") for b in range(1 << 9)], dtype=np.int64)
+    for line in LINES:
+        line = int(line)
+        score += np.where((opp & line) == 0, pop[me & line] ** 2, 0)
+        score -= np.where((me & line) == 0, pop[opp & line] ** 2, 0)
+    return score.astype(np.int8)
+
+
+HEUR_SCORE = _line_scores()           # |score| <= 72
+HEUR_TANH = np.array([math.tanh(v / 8.0) for v in range(-72, 73)], dtype=np.float64)
+
+
 @njit(cache=True)
 def heuristic(s):
-    """Value in (-1, 1) for the player to move: lines still open to each side, weighted by stones."""
+    """Value in (-1, 1) for the player to move: lines still open to each side, weighted by stones
+    (tanh(score / 8) of the integer line score, both looked up)."""
     if s[STATUS] != ONGOING:
         r = returns0(s)
         return r if (s[PLY] & 1) == 0 else -r
     p = s[PLY] & 1
-    me = s[p]
-    opp = s[1 - p]
-    score = 0.0
-    for i in range(8):
-        line = LINES[i]
-        if (opp & line) == 0:
-            k = 0
-            x = me & line
-            while x:
-                k += 1
-                x &= x - 1
-            score += k * k
-        if (me & line) == 0:
-            k = 0
-            x = opp & line
-            while x:
-                k += 1
-                x &= x - 1
-            score -= k * k
-    return np.tanh(score / 8.0)
+    return HEUR_TANH[np.int64(HEUR_SCORE[s[p] | (s[1 - p] << 9)]) + 72]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def order_scores(s, actions, n, out):
     """Move-ordering scores: centre, then corners, then edges."""
-    for i in range(n):
-        c = actions[i]
-        out[i] = 2 if c == 4 else (1 if c in (0, 2, 6, 8) else 0)
+    for i in range(n):  # 2 bits a cell: centre 2, corners 1, edges 0
+        out[i] = (0b01_00_01_00_10_00_01_00_01 >> (2 * actions[i])) & 3
 
 
 # ---------------------------------------------------------------- solver helpers (alpha-beta engine)
@@ -161,12 +163,14 @@ def winning_cells(b, occ):
     return COMPLETE[b] & ~occ & FULL
 
 
+LOWEST_CELL = np.array([(b & -b).bit_length() - 1 for b in range(1 << 9)], dtype=np.int64)
+# The cells in move-ordering order (centre, corners, edges; ascending within each class).
+CELL_ORDER = np.array([4, 0, 2, 6, 8, 1, 3, 5, 7], dtype=np.int64)
+
+
 @njit(cache=True, inline="always")
 def _lowest_cell(cells):
-    c = 0
-    while not (cells >> c) & 1:
-        c += 1
-    return c
+    return LOWEST_CELL[cells]
 
 
 @njit(cache=True)
@@ -183,7 +187,8 @@ def immediate_win(s):
 
 @njit(cache=True)
 def nonlosing_moves(s, out):
-    """Write the cells after which the opponent cannot win at once into ``out``; return how many.
+    """Write the cells after which the opponent cannot win at once into ``out`` (centre, corners,
+    edges: ``order_scores``' order); return how many.
 
     Assumes the player to move has no immediate win.  0 means the opponent has two threats.
     """
@@ -196,7 +201,8 @@ def nonlosing_moves(s, out):
         out[0] = _lowest_cell(threats)
         return 1
     n = 0
-    for c in range(9):  # branch-free: write every cell, advance only past the empty ones
+    for i in range(9):  # branch-free: write every cell, advance only past the empty ones
+        c = CELL_ORDER[i]  # already in order_scores' order, so sorting them costs little
         out[n] = c
         n += ((occ >> c) & 1) ^ 1
     return n
