@@ -417,8 +417,13 @@ def _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, max_bits, n, le
                             seconds=time.perf_counter() - t0,
                             extra={"budget_exhausted": True, "score_bounds": (lo, hi)})
     root_nodes = int(ctr[nab.NODES])
+    # The principal variation first (cheap on the warm table): it gives a best move even if the
+    # budget runs out while scoring the other moves below.
+    F[0, :SL] = root
+    pv_buf = np.zeros(MAXP + 1, dtype=np.int64)
+    pv = pv_buf[:int(solve_pv(F, tt, ctr, Wk, score, pv_buf))].tolist() if not ctr[nab.ABORT] else []
     action_scores: dict[int, int] = {}
-    if all_values:
+    if all_values and not ctr[nab.ABORT]:
         for a in legal:
             child = root.copy()
             kernel.play(child, a)
@@ -431,19 +436,18 @@ def _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, max_bits, n, le
                 del action_scores[a]
                 break
     F[0, :SL] = root
-    pv_buf = np.zeros(MAXP + 1, dtype=np.int64)
-    length = int(solve_pv(F, tt, ctr, Wk, score, pv_buf)) if not ctr[nab.ABORT] else 0
-    pv = pv_buf[:length].tolist()
     if pv:
         best = pv[0]
-    else:
-        best = max(action_scores, key=action_scores.get) if action_scores else _first_in_order(
-            kernel, root, legal)
+    elif action_scores and max(action_scores.values()) == score:
+        best = max(action_scores, key=action_scores.get)
+    else:  # aborted before a best move was known: the score is exact, the move is not
+        best = _first_in_order(kernel, root, legal)
     value = 0.0 if score == 0 else (1.0 if score > 0 else -1.0)
     extra: dict[str, Any] = {"action_scores": action_scores, "root_nodes": root_nodes,
                              "solve_seconds": solve_seconds, "tt_bits": bits}
     if ctr[nab.ABORT]:
         extra["budget_exhausted"] = True  # the score is exact; some action scores / the PV are missing
+        extra["best_action_proven"] = bool(pv) or (bool(action_scores) and max(action_scores.values()) == score)
     return SearchResult(
         best_action=int(best), value=value, engine=engine_name, nodes=int(ctr[nab.NODES]),
         depth=len(pv), pv=pv,
