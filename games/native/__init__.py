@@ -2,8 +2,10 @@
 
 A kernel module (``tictactoe``, ``connect4``) is a set of ``@njit(cache=True)`` functions over a
 fixed-size ``int64`` array: ``new_state``, ``to_play``, ``is_terminal``, ``legal_actions(s, out)``,
-``play(s, a)``, ``returns0``, ``hash_key``, ``random_playout``, ``heuristic`` and ``order_scores``,
-plus the constants ``NUM_ACTIONS``, ``MAX_PLIES`` and ``STATE_LEN``.  The engines in
+``play(s, a)``, ``returns0``, ``hash_key``, ``random_playout``, ``heuristic`` and ``order_scores``;
+for the exact solver ``move_count``, ``immediate_win(s)`` (a winning move or -1) and
+``nonlosing_moves(s, out)``; plus the constants ``NUM_ACTIONS``, ``MAX_PLIES`` and ``STATE_LEN``.
+The status codes (``status.py``) sit at index 3 of every state.  The engines in
 ``plyground.search.native`` take those functions as arguments, so one search implementation is
 specialised per game by numba.
 """

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from plyground.games.native.status import DRAW, ONGOING, WIN0, WIN1, status_return0
+
 WIDTH = 7
 HEIGHT = 6
 H1 = HEIGHT + 1
@@ -22,7 +24,6 @@ NUM_ACTIONS = WIDTH
 MAX_PLIES = WIDTH * HEIGHT
 STATE_LEN = 4
 CUR, MASK, PLY, STATUS = 0, 1, 2, 3
-ONGOING, WIN0, WIN1, DRAW = 0, 1, 2, 3
 
 BOTTOM = np.int64(sum(1 << (c * H1) for c in range(WIDTH)))
 BOARD = np.int64(BOTTOM * ((1 << HEIGHT) - 1))
@@ -128,13 +129,8 @@ def play(s, col):
 
 @njit(cache=True, inline="always")
 def returns0(s):
-    """Return for player 0 of a terminal state: +1 win, -1 loss, 0 draw (0 while ongoing)."""
-    st = s[STATUS]
-    if st == WIN0:
-        return 1.0
-    if st == WIN1:
-        return -1.0
-    return 0.0
+    """Player 0's return: +1 win, -1 loss, 0 draw (0 while the game goes on)."""
+    return status_return0(s[STATUS])
 
 
 @njit(cache=True, inline="always")

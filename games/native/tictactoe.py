@@ -14,11 +14,12 @@ import math
 import numpy as np
 from numba import njit
 
+from plyground.games.native.status import DRAW, ONGOING, WIN0, WIN1, status_return0
+
 NUM_ACTIONS = 9
 MAX_PLIES = 9
 STATE_LEN = 4
 X, O, PLY, STATUS = 0, 1, 2, 3
-ONGOING, WIN0, WIN1, DRAW = 0, 1, 2, 3
 FULL = (1 << 9) - 1
 LINES = np.array([0b000000111, 0b000111000, 0b111000000,   # rows
                   0b001001001, 0b010010010, 0b100100100,   # columns
@@ -77,12 +78,8 @@ def play(s, cell):
 
 @njit(cache=True, inline="always")
 def returns0(s):
-    st = s[STATUS]
-    if st == WIN0:
-        return 1.0
-    if st == WIN1:
-        return -1.0
-    return 0.0
+    """Player 0's return: +1 win, -1 loss, 0 draw (0 while the game goes on)."""
+    return status_return0(s[STATUS])
 
 
 @njit(cache=True, inline="always")
