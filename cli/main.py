@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--sims", type=int, default=20000, help="mcts: simulations per search (default 20000)")
     q.add_argument("--repeats", type=int, default=3, help="mcts: searches per engine (default 3)")
     q.add_argument("--positions", default=None, help="solver: path to a positions file (default: the shared data)")
+    q.add_argument("--stones", default=None,
+                   help="solver: comma-separated stone counts to run (default: all of 8,12,...,32)")
+    q.add_argument("--cpp-solver", default=None, metavar="BINARY",
+                   help="solver: also run a C++ solver reading 'MOVES' lines on stdin and printing "
+                        "'MOVES SCORE [NODES MICROSECONDS]', for a same-machine comparison")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_cmd_bench)
 

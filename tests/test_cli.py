@@ -54,3 +54,14 @@ def test_bad_input_is_a_clear_error_not_a_traceback(args, fragment):
     assert out.returncode == 2
     assert fragment in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args, ratio_key", [
+    (["bench", "mcts", "--game", "tictactoe", "--sims", "500", "--repeats", "1"], "ratio"),
+    (["bench", "alphabeta", "--game", "tictactoe"], "nodes_per_s_ratio"),
+])
+def test_bench_runs_ours_and_the_peer_and_reports_a_ratio(args, ratio_key):
+    out = run(*args, "--json")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert d[ratio_key] > 0
