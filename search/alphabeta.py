@@ -269,7 +269,7 @@ def _native_search(state, depth, max_nodes, time_limit, exact, leaf, bits, all_v
     name = state.game.name
     _warm_up(name, kernel)
     ab_iterate, solve_fn, solve_pv = nab.ENTRY_POINTS[name]
-    SL, NA, MAXP = kernel.STATE_LEN, kernel.NUM_ACTIONS, kernel.MAX_PLIES
+    SL, MAXP = kernel.STATE_LEN, kernel.MAX_PLIES
     bits = min(bits, TT_BITS_CAP.get(name, bits))
     if exact:
         F = np.zeros((MAXP + 2, nab.frame_width(kernel)), dtype=np.int64)

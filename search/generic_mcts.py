@@ -289,7 +289,7 @@ class GenericMCTS:
     def _select(self, root_state, want: int, remaining: int, c: float, puct: bool, solver: bool, vl: float,
                 max_util: float):
         """Collect up to ``want`` distinct leaves under virtual loss; back terminal ones up at once."""
-        fc, nch, act, vis, wsum, prior, solved = self.fc, self.nch, self.act, self.vis, self.wsum, self.prior, self.solved
+        fc, act, vis, wsum, solved = self.fc, self.act, self.vis, self.wsum, self.solved
         leaves = []
         pending = set()
         n_exact = 0

@@ -18,7 +18,6 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-import numpy as np
 
 OPPONENT_MODES = ("full", "topk", "expectation")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,18 @@ def solved_positions() -> list[tuple[str, int]]:
 @pytest.fixture(scope="session")
 def c4_solved() -> list[tuple[str, int]]:
     return solved_positions()
+
+
+def random_positions(game, count: int, plies: tuple[int, int], seed: int) -> list:
+    """``count`` non-terminal states reached by uniformly random play of ``plies`` (a range) moves."""
+    rng = random.Random(seed)
+    out = []
+    while len(out) < count:
+        s = game.new_initial_state()
+        for _ in range(rng.randrange(*plies)):
+            if s.is_terminal():
+                break
+            s.apply_action(rng.choice(s.legal_actions()))
+        if not s.is_terminal():
+            out.append(s)
+    return out

@@ -3,13 +3,13 @@ change the search as documented, bad input is refused with clear errors."""
 
 from __future__ import annotations
 
-import random
 import time
 
 import pytest
 
 from plyground import games
 from plyground.games.errors import PlygroundError
+from conftest import random_positions
 from plyground.search.alphabeta import search, solve
 from plyground.search.hooks import (
     ActionProposer, FullWidthOpponent, HeuristicValue, OpponentModel, RolloutValue,
@@ -18,20 +18,6 @@ from plyground.search.hooks import (
 
 C4 = games.make("connect4")
 TTT = games.make("tictactoe")
-
-
-def _random_positions(game, count: int, plies: tuple[int, int], seed: int):
-    rng = random.Random(seed)
-    out = []
-    while len(out) < count:
-        s = game.new_initial_state()
-        for _ in range(rng.randrange(*plies)):
-            if s.is_terminal():
-                break
-            s.apply_action(rng.choice(s.legal_actions()))
-        if not s.is_terminal():
-            out.append(s)
-    return out
 
 
 def _openspiel_twin(state, name: str):
@@ -62,7 +48,7 @@ def test_dispatch_numba_for_native_generic_otherwise():
 
 # ---------------------------------------------------------------- engines agree
 def test_numba_and_generic_agree_on_tictactoe():
-    for s in _random_positions(TTT, 12, (0, 6), seed=11):
+    for s in random_positions(TTT, 12, (0, 6), seed=11):
         native = solve(s)
         generic = search(s, exact=True, engine="generic")
         spiel = search(_openspiel_twin(s, "openspiel:tic_tac_toe"), exact=True)
@@ -83,7 +69,7 @@ def test_numba_and_generic_agree_on_late_connect4(c4_solved, stones):
 
 def test_depth_limited_engines_agree_on_proven_results():
     """At a depth that reaches every end, both engines prove the same result and best score."""
-    for s in _random_positions(TTT, 8, (2, 6), seed=5):
+    for s in random_positions(TTT, 8, (2, 6), seed=5):
         a = search(s, depth=9)
         b = search(s, depth=9, engine="generic")
         assert a.exact and b.exact and a.score == b.score and a.value == b.value, s.history()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from plyground import games
+from conftest import random_positions
 from plyground.search.alphabeta import search, solve
 
 C4 = games.make("connect4")
@@ -169,25 +170,9 @@ def _openspiel_value(moves: list[int]) -> float:
     return value
 
 
-def _random_ttt_positions(count: int, seed: int):
-    import random
-    rng = random.Random(seed)
-    out = []
-    while len(out) < count:
-        s = TTT.new_initial_state()
-        plies = rng.randrange(0, 7)
-        for _ in range(plies):
-            if s.is_terminal():
-                break
-            s.apply_action(rng.choice(s.legal_actions()))
-        if not s.is_terminal():
-            out.append(s)
-    return out
-
-
 def test_openspiel_alpha_beta_agrees_on_tictactoe():
     """OpenSpiel's own alpha-beta is the independent oracle for the game value."""
-    for state in _random_ttt_positions(25, seed=7):
+    for state in random_positions(TTT, 25, (0, 7), seed=7):
         expected = _openspiel_value(state.history())
         r = solve(state)
         assert r.value == expected, (state.history(), r.score, expected)
