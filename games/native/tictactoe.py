@@ -100,15 +100,15 @@ def random_playout(s):
 def _line_scores() -> np.ndarray:
     """HEUR_SCORE[me | opp << 9]: sum over the lines open to one side of (its marks there)^2,
     mine minus the opponent's (the integer the heuristic squashes), for every pair of 9-bit boards."""
-    idx = np.arange(1 << 18, dtype=np.int64)
-    me, opp = idx & FULL, idx >> 9
-    score = np.zeros(1 << 18, dtype=np.int64)
+    boards = np.arange(1 << 9, dtype=np.int64)
     pop = np.array([bin(b).count("1") for b in range(1 << 9)], dtype=np.int64)
+    score = np.zeros((1 << 9, 1 << 9), dtype=np.int64)  # [opp, me]: flat index me | opp << 9
     for line in LINES:
-        line = int(line)
-        score += np.where((opp & line) == 0, pop[me & line] ** 2, 0)
-        score -= np.where((me & line) == 0, pop[opp & line] ** 2, 0)
-    return score.astype(np.int8)
+        marks = pop[boards & line] ** 2
+        empty = (boards & line) == 0
+        score += np.where(empty[:, None], marks[None, :], 0)  # the opponent is absent: my marks count
+        score -= np.where(empty[None, :], marks[:, None], 0)  # I am absent: theirs count
+    return score.reshape(-1).astype(np.int8)
 
 
 HEUR_SCORE = _line_scores()           # |score| <= 72
