@@ -85,21 +85,24 @@ class MCTSAgent(Agent):
 
 
 def to_pyspiel(state):
-    """The pyspiel state behind any of our states (OpenSpiel adapter, PettingZoo twin, native replay)."""
+    """``(pyspiel state, to_own)`` behind any of our states (OpenSpiel adapter, PettingZoo twin,
+    native replay); ``to_own`` maps a pyspiel action to the same move in ``state``'s numbering
+    (PettingZoo envs number moves their own way)."""
     import pyspiel
 
     inner = getattr(state, "pyspiel_state", None)
     if inner is not None:
-        return inner.clone()
+        return inner.clone(), int
     twin = getattr(state, "twin", None)
     if twin is not None:
-        return to_pyspiel(twin)
+        ps, twin_own = to_pyspiel(twin)
+        return ps, lambda a: state.env_action(twin_own(a))
     spec = getattr(getattr(state, "game", None), "spec", None)
     if spec is not None and getattr(spec, "openspiel_name", None):
         ps = pyspiel.load_game(spec.openspiel_name).new_initial_state()
         for a in state.history():
             ps.apply_action(a)
-        return ps
+        return ps, int
     raise PlygroundError(f"openspiel-mcts cannot play {type(state).__name__}: it has no OpenSpiel equivalent")
 
 
@@ -129,7 +132,7 @@ class OpenSpielMCTSAgent(Agent):
 
         import pyspiel
 
-        ps = to_pyspiel(state)
+        ps, to_own = to_pyspiel(state)
         game = ps.get_game()
         key = str(game)
         if key not in self._bots:
@@ -142,11 +145,13 @@ class OpenSpielMCTSAgent(Agent):
         bot = self._bots[key][0]
         t = time.perf_counter()
         root = bot.mcts_search(ps)
-        best = root.best_child()
+        best = to_own(root.best_child().action)
         elapsed = time.perf_counter() - t
-        visits = {int(c.action): int(c.explore_count) for c in root.children}
-        values = {int(c.action): (c.total_reward / c.explore_count if c.explore_count else 0.0) for c in root.children}
-        stats = {"engine": "openspiel-mcts", "nodes": int(root.explore_count), "visits": {str(k): v for k, v in visits.items()},
-                 "action_values": {str(k): v for k, v in values.items()}, "best_action": int(best.action),
-                 "value": values.get(int(best.action), 0.0), "seconds": elapsed}
-        return Decision(action=int(best.action), think_time=elapsed, value=stats["value"], search=stats)
+        visits = {to_own(c.action): int(c.explore_count) for c in root.children}
+        values = {to_own(c.action): (c.total_reward / c.explore_count if c.explore_count else 0.0)
+                  for c in root.children}
+        stats = {"engine": "openspiel-mcts", "nodes": int(root.explore_count),
+                 "visits": {str(k): v for k, v in visits.items()},
+                 "action_values": {str(k): v for k, v in values.items()}, "best_action": best,
+                 "value": values.get(best, 0.0), "seconds": elapsed}
+        return Decision(action=best, think_time=elapsed, value=stats["value"], search=stats)

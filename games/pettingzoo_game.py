@@ -488,6 +488,14 @@ class PettingZooState:
             self._lmap = {} if self._outcome() is not None else self.game.rules.legal_map(self.twin, self._extra)
         return self._lmap
 
+    def env_action(self, twin_action: int) -> int:
+        """The env's number for a legal move given in the twin's numbering (e.g. a twin's bot's choice)."""
+        for a, tw in self._legal_map().items():
+            if tw == twin_action:
+                return a
+        raise IllegalActionError(self.game.name, twin_action, sorted(self._legal_map().values()),
+                                 "not a legal move in the twin's numbering")
+
     def _outcome(self) -> list[float] | None:
         """Env-ordered returns if the game is over under the referee's rules (via the twin), else None."""
         if self._outcome_cache is _UNKNOWN:

@@ -118,3 +118,15 @@ def test_human_agent_reads_moves_and_reasks_on_bad_input():
     d = human.act(games.make("connect4").new_initial_state())
     assert d.action == 3
     assert out.getvalue().count("illegal action") == 2
+
+
+@pytest.mark.parametrize("spec", ["openspiel-mcts:sims=3000,seed=1", "mcts:sims=2000,seed=1", "minimax:depth=3"])
+def test_agents_answer_in_the_pettingzoo_envs_own_action_numbers(spec):
+    # tictactoe_v3 numbers cells column by column, unlike its native twin (and OpenSpiel).
+    # Env moves 0, 1, 3, 4: x on (0,0) and (0,1), o on (1,0) and (1,1); x wins at (0,2) = env 6.
+    state = games.make("pettingzoo:classic/tictactoe_v3").new_initial_state()
+    for a in (0, 1, 3, 4):
+        state.apply_action(a)
+    d = agents.make(spec).act(state)
+    assert d.action == 6
+    assert state.child(d.action).returns() == [1.0, -1.0]
