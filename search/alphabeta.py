@@ -117,7 +117,7 @@ def search(state, *, depth: int | None = None, max_nodes: int | None = None,
            proposer: ActionProposer | None = None, opponent: OpponentModel | None = None,
            value: ValueEstimator | None = None, tt_bits: int = 22,
            proposer_k: int | None = None, all_values: bool = True,
-           engine: str = "auto") -> SearchResult:
+           engine: str = "auto", iterative: bool = True) -> SearchResult:
     """Negamax alpha-beta with iterative deepening from ``state`` (the player to move's view).
 
     ``depth`` caps the iterations (default: to the end of the game); ``max_nodes`` and
@@ -128,7 +128,10 @@ def search(state, *, depth: int | None = None, max_nodes: int | None = None,
     likely moves.  ``all_values=False`` spends less on moves that cannot be best (they get only
     an upper bound, listed in ``extra["upper_bound_actions"]``).  ``tt_bits``: the transposition
     table holds about ``2**tt_bits`` positions.  ``engine``: ``"auto"``, ``"native"`` or
-    ``"generic"`` (the plain-Python engine works on native states too).
+    ``"generic"`` (the plain-Python engine works on native states too).  ``iterative=False``
+    searches ``depth`` at once, without the shallower iterations (the generic engine only: saves
+    the hook calls of those iterations, e.g. LLM leaf values; with a budget that runs out first
+    the result is the no-iteration fallback).
 
     >>> from plyground import games
     >>> s = games.play_moves(games.make("tictactoe"), "0 3 1 4")  # x to move, wins at cell 2
@@ -154,7 +157,8 @@ def search(state, *, depth: int | None = None, max_nodes: int | None = None,
     from plyground.search.generic_alphabeta import GenericAlphaBeta
     return GenericAlphaBeta(depth=depth, max_nodes=max_nodes, time_limit=time_limit, exact=exact,
                             proposer=proposer, proposer_k=proposer_k, opponent=opponent,
-                            value=value, tt_bits=tt_bits, all_values=all_values).run(state)
+                            value=value, tt_bits=tt_bits, all_values=all_values,
+                            iterative=iterative).run(state)
 
 
 def solve(state, **options: Any) -> SearchResult:
@@ -204,14 +208,14 @@ def _touched(table: np.ndarray) -> np.ndarray:
 
 def _depth_table(game: str, bits: int) -> tuple[np.ndarray, int]:
     """The depth-limited table and a fresh generation number (older entries are ignored)."""
-    from plyground.search.native import alphabeta as nab
     key = (game, "depth", bits)
-    gen = _GENERATION.get((game, bits), 0) + 1
-    if key not in _TABLES or gen >= 1 << 15:
-        _TABLES[key] = _touched(nab.make_depth_tt(bits))
+    table = _TABLES.get(key)
+    gen = _GENERATION.get(key, 0) + 1
+    if table is None or gen >= 1 << 15:
+        table = _TABLES[key] = _touched(_lazy_modules()[1].make_depth_tt(bits))
         gen = 1
-    _GENERATION[(game, bits)] = gen
-    return _TABLES[key], gen
+    _GENERATION[key] = gen
+    return table, gen
 
 
 _WARM: set[str] = set()
@@ -230,11 +234,9 @@ def _warm_up(name: str, kernel) -> None:
     ctr = np.zeros(nab.CTR_LEN, dtype=np.int64)
     ctr[nab.NODE_LIMIT] = 1
     tt = nab.make_depth_tt(MIN_TT_BITS)
-    ctr[nab.TT_SHIFT] = 64 - MIN_TT_BITS
-    vals = np.zeros(kernel.NUM_ACTIONS, dtype=np.int64)
+    ctr[[nab.TT_SHIFT, nab.GEN, nab.MAX_DEPTH, nab.REMAINING]] = 64 - MIN_TT_BITS, 1, 1, 1
+    ab_iterate(F[0, :kernel.STATE_LEN].copy(), F, tt, ctr, Wk)
     pv = np.zeros(kernel.MAX_PLIES + 1, dtype=np.int64)
-    ab_iterate(F, tt, ctr, Wk, 1, 1, nab.LEAF_HEURISTIC, 1, 1, True, vals, vals.copy(), pv,
-               np.zeros(3, dtype=np.int64))
     stt = nab.make_solver_tt(MIN_TT_BITS)
     ctr[:] = 0
     ctr[nab.NODE_LIMIT] = 1
@@ -248,18 +250,16 @@ _SCRATCH = threading.local()
 
 
 def _depth_scratch(name: str, kernel, nab):
-    """The depth-limited engine's work arrays for ``name`` (F, Wk, vals, flags, pv, info), kept
-    per thread: the engine writes every cell before it reads it, so they need no clearing."""
+    """The depth-limited engine's work arrays for ``name`` (F, Wk, ctr), kept per thread: the
+    engine writes every cell of F and Wk before it reads it, so they need no clearing (ctr is
+    filled by the caller)."""
     bufs = getattr(_SCRATCH, "bufs", None)
     if bufs is None:
         bufs = _SCRATCH.bufs = {}
     b = bufs.get(name)
     if b is None:
-        NA, MAXP = kernel.NUM_ACTIONS, kernel.MAX_PLIES
-        b = bufs[name] = (np.zeros((MAXP + 2, nab.frame_width(kernel)), dtype=np.int64),
-                          nab.make_work(kernel), np.zeros(NA, dtype=np.int64),
-                          np.zeros(NA, dtype=np.int64), np.zeros(MAXP + 1, dtype=np.int64),
-                          np.zeros(3, dtype=np.int64))
+        b = bufs[name] = (np.zeros((kernel.MAX_PLIES + 2, nab.frame_width(kernel)), dtype=np.int64),
+                          nab.make_work(kernel), np.zeros(nab.CTR_LEN, dtype=np.int64))
     return b
 
 
@@ -267,90 +267,100 @@ def _native_search(state, depth, max_nodes, time_limit, exact, leaf, bits, all_v
     nab = _lazy_modules()[1]
     kernel = state.game.kernel
     name = state.game.name
-    _warm_up(name, kernel)
-    ab_iterate, solve_fn, solve_pv = nab.ENTRY_POINTS[name]
-    SL, MAXP = kernel.STATE_LEN, kernel.MAX_PLIES
+    if name not in _WARM:
+        _warm_up(name, kernel)
     bits = min(bits, TT_BITS_CAP.get(name, bits))
     if exact:
-        F = np.zeros((MAXP + 2, nab.frame_width(kernel)), dtype=np.int64)
-        Wk = nab.make_work(kernel)
-    else:
-        F, Wk, vals, flags, pv_buf, info = _depth_scratch(name, kernel, nab)
-    F[0, :SL] = state.array
-    ctr = np.zeros(nab.CTR_LEN, dtype=np.int64)
-    if not exact:  # (the solver picks its own table: it grows with the search)
-        tt, gen = _depth_table(name, bits)
-        ctr[nab.TT_SHIFT] = 64 - bits
-    t0 = time.perf_counter()  # the clock starts once the code and the tables are ready
-    if max_nodes is not None:
-        ctr[nab.NODE_LIMIT] = int(max_nodes)
-    if time_limit is not None:
-        ctr[nab.DEADLINE] = time.monotonic_ns() + int(time_limit * 1e9)  # CLOCK_MONOTONIC, as numba's
-    n = int(kernel.move_count(state.array))
-    legal = state.legal_actions()
-    if exact:
-        if max_nodes is None and time_limit is None:
-            return _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, bits, n, legal,
-                                 all_values, t0)
-        # With a budget the solver gets most of it; if it cannot finish, a depth-limited search
-        # spends the rest choosing a sensible move (the result is then not exact).
-        if max_nodes is not None:
-            ctr[nab.NODE_LIMIT] = max(1, int(max_nodes * SOLVER_SHARE))
-        if time_limit is not None:
-            ctr[nab.DEADLINE] = time.monotonic_ns() + int(time_limit * SOLVER_SHARE * 1e9)
-        res = _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, bits, n, legal,
-                            all_values, t0)
-        if res.exact:
-            return res
-        spent = res.nodes
-        rest_nodes = None if max_nodes is None else max(1, int(max_nodes) - spent)
-        rest_time = None if time_limit is None else max(1e-3, time_limit - (time.perf_counter() - t0))
-        fallback = _native_search(state, None, rest_nodes, rest_time, False, leaf, bits, all_values)
-        fallback.nodes += spent
-        fallback.seconds = time.perf_counter() - t0
-        fallback.extra["budget_exhausted"] = True
-        fallback.extra["score_bounds"] = res.extra.get("score_bounds")
-        return fallback
-
+        return _native_exact(state, nab, kernel, name, max_nodes, time_limit, leaf, bits, all_values)
+    ab_iterate = nab.ENTRY_POINTS[name][0]
+    F, Wk, ctr = _depth_scratch(name, kernel, nab)
+    tt, gen = _depth_table(name, bits)
+    remaining = kernel.MAX_PLIES - int(kernel.move_count(state.array))
     leaf_mode, n_roll = leaf
-    remaining = MAXP - n
-    max_depth = min(depth, remaining) if depth is not None else remaining
-    ab_iterate(F, tt, ctr, Wk, max_depth, remaining, leaf_mode, n_roll, gen, all_values,
-               vals, flags, pv_buf, info)
+    c = [0] * nab.CTR_LEN
+    c[nab.TT_SHIFT] = 64 - bits
+    c[nab.GEN] = gen
+    c[nab.MAX_DEPTH] = remaining if depth is None or depth > remaining else depth
+    c[nab.REMAINING] = remaining
+    c[nab.LEAF_MODE] = leaf_mode
+    c[nab.N_ROLL] = n_roll
+    c[nab.ALL_VALUES] = 1 if all_values else 0
+    if max_nodes is not None:
+        c[nab.NODE_LIMIT] = int(max_nodes)
+    t0 = time.perf_counter()  # the clock starts once the code and the tables are ready
+    if time_limit is not None:
+        c[nab.DEADLINE] = time.monotonic_ns() + int(time_limit * 1e9)  # CLOCK_MONOTONIC, as numba's
+    ctr[:] = c
+    ab_iterate(state.array, F, tt, ctr, Wk)
     seconds = time.perf_counter() - t0
-    nodes = int(ctr[nab.NODES])
-    engine_name = "alphabeta-numba"
-    if info[0] == 0:
-        best = _first_in_order(kernel, state.array, legal)
+    c = ctr.tolist()  # plain ints: numpy scalars are slow here
+    nodes = c[nab.NODES]
+    if c[nab.DONE_DEPTH] == 0:
+        best = _first_in_order(kernel, state.array, state.legal_actions())
         return SearchResult(best_action=best, value=float(kernel.heuristic(state.array)),
-                            engine=engine_name, nodes=nodes, depth=0, pv=[best], seconds=seconds,
-                            extra={"budget_exhausted": True})
-    d, best, pv_len = info.tolist()
-    pv = pv_buf[:pv_len].tolist()
-    vals_l, flags_l = vals.tolist(), flags.tolist()  # plain ints: numpy scalars are slow here
-    score = vals_l[best]
-    proven = abs(score) >= nab.WIN or d >= remaining
-    searched = [a for a in legal if flags_l[a] != 0]
+                            engine="alphabeta-numba", nodes=nodes, depth=0, pv=[best],
+                            seconds=seconds, extra={"budget_exhausted": True})
+    d, best = c[nab.DONE_DEPTH], c[nab.BEST_MOVE]
+    pv = Wk[nab.OUT_PV, :c[nab.PV_LEN]].tolist()
+    vals_l, flags_l = Wk[nab.OUT_VALS].tolist(), Wk[nab.OUT_FLAGS].tolist()
     win, scale = nab.WIN, nab.HEUR_SCALE - 1
-
-    def to_value(sc: int) -> float:
-        if sc >= win or sc <= -win:
-            return 1.0 if sc > 0 else -1.0
-        v = sc / scale
-        return -1.0 if v < -1.0 else (1.0 if v > 1.0 else v)
-
-    def to_score(sc: int) -> int:
-        return (sc - win if sc > 0 else sc + win) if abs(sc) >= win else 0
-
-    extra: dict[str, Any] = {"action_scores": {a: vals_l[a] for a in searched},
+    scores: dict[int, int] = {}
+    values: dict[int, float] = {}
+    bounds = []
+    for a in range(kernel.NUM_ACTIONS):  # the searched (legal) moves, ascending; a plain loop is
+        f = flags_l[a]                   # the cheapest Python here (comprehensions cost ~1 us each)
+        if f:
+            v = vals_l[a]
+            scores[a] = v
+            # a proven win/loss is +-1; a heuristic score (|v| < HEUR_SCALE) scales into (-1, 1)
+            values[a] = v / scale if -win < v < win else (1.0 if v > 0 else -1.0)
+            if f == 2:
+                bounds.append(a)
+    score = scores[best]
+    proven = score >= win or score <= -win or d >= remaining
+    extra: dict[str, Any] = {"action_scores": scores,
                              "leaf": "rollout" if leaf_mode == nab.LEAF_ROLLOUT else "heuristic"}
-    bounds = [a for a in searched if flags_l[a] == 2]
     if bounds:
         extra["upper_bound_actions"] = bounds
+    exact_score = None
+    if proven:
+        exact_score = (score - win if score > 0 else score + win) if (score >= win or score <= -win) else 0
     return SearchResult(
-        best_action=best, value=to_value(score), engine=engine_name, nodes=nodes, depth=d,
-        pv=pv, action_values={a: to_value(vals_l[a]) for a in searched}, seconds=seconds,
-        exact=bool(proven), score=to_score(score) if proven else None, extra=extra)
+        best_action=best, value=values[best], engine="alphabeta-numba", nodes=nodes, depth=d,
+        pv=pv, action_values=values, seconds=seconds, exact=proven, score=exact_score, extra=extra)
+
+
+def _native_exact(state, nab, kernel, name, max_nodes, time_limit, leaf, bits, all_values) -> SearchResult:
+    """Exact mode: the solver; with a budget it gets most of it, and if it cannot finish, a
+    depth-limited search spends the rest choosing a sensible move (the result is then not exact)."""
+    solve_fn, solve_pv = nab.ENTRY_POINTS[name][1:]
+    F = np.zeros((kernel.MAX_PLIES + 2, nab.frame_width(kernel)), dtype=np.int64)
+    Wk = nab.make_work(kernel)
+    F[0, :kernel.STATE_LEN] = state.array
+    ctr = np.zeros(nab.CTR_LEN, dtype=np.int64)  # (the solver picks its own table: it grows)
+    t0 = time.perf_counter()
+    n = int(kernel.move_count(state.array))
+    legal = state.legal_actions()
+    if max_nodes is None and time_limit is None:
+        return _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, bits, n, legal,
+                             all_values, t0)
+    if max_nodes is not None:
+        ctr[nab.NODE_LIMIT] = max(1, int(max_nodes * SOLVER_SHARE))
+    if time_limit is not None:
+        ctr[nab.DEADLINE] = time.monotonic_ns() + int(time_limit * SOLVER_SHARE * 1e9)
+    res = _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, bits, n, legal,
+                        all_values, t0)
+    if res.exact:
+        return res
+    spent = res.nodes
+    rest_nodes = None if max_nodes is None else max(1, int(max_nodes) - spent)
+    rest_time = None if time_limit is None else max(1e-3, time_limit - (time.perf_counter() - t0))
+    fallback = _native_search(state, None, rest_nodes, rest_time, False, leaf, bits, all_values)
+    fallback.nodes += spent
+    fallback.seconds = time.perf_counter() - t0
+    fallback.extra["budget_exhausted"] = True
+    fallback.extra["score_bounds"] = res.extra.get("score_bounds")
+    return fallback
 
 
 def _first_in_order(kernel, array, legal) -> int:
@@ -385,7 +395,7 @@ def _grow_and_solve(name, solve_fn, F, Wk, ctr, out, remaining: int, max_bits: i
         limits = [x for x in (user_limit, growth_limit) if x > 0]
         ctr[nab.NODE_LIMIT] = min(limits) if limits else 0
         score = int(solve_fn(F, tt, ctr, Wk, out))
-        outgrown = bool(ctr[nab.ABORT] and growth_limit and ctr[nab.NODES] > growth_limit
+        outgrown = bool(ctr[nab.ABORT] and growth_limit and ctr[nab.NODES] >= growth_limit
                         and (user_limit == 0 or growth_limit < user_limit)
                         and not (ctr[nab.DEADLINE] and time.monotonic_ns() >= ctr[nab.DEADLINE]))
         if not outgrown:
@@ -425,8 +435,7 @@ def _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, max_bits, n, le
     action_scores: dict[int, int] = {}
     if all_values and not ctr[nab.ABORT]:
         for a in legal:
-            child = root.copy()
-            kernel.play(child, a)
+            child = np.array(kernel.play(root, a), dtype=np.int64)
             if kernel.is_terminal(child):
                 action_scores[a] = (MAXP + 1 - n) // 2 if kernel.returns0(child) != 0 else 0
                 continue

@@ -7,6 +7,28 @@
   solver binary run on the same positions.
 
 Both print a readable report and return a dict (the ``plyground bench`` command shows either).
+
+How ``bench_alphabeta`` counts and times, so that the two rates compare like with like:
+
+- A node is a position the search enters, on both sides: OpenSpiel's count is the number of
+  calls of its recursive ``_alpha_beta`` (the root, every child it visits, terminal positions and
+  depth-limit leaves alike); ours is the engine's ``nodes`` (the same definition: the root of
+  each iteration, every child entered, terminals, leaves, table cuts).  Moves our engine rules
+  out without entering them (an immediate win found by the kernel, moves that lose at once) are
+  not counted, just as OpenSpiel does not count the moves its cut-offs skip.  Our iterative
+  deepening re-enters positions at each depth; each entry counts, as a node would for OpenSpiel.
+- OpenSpiel is timed WITHOUT the counter: the count comes from one separate run through a
+  counting wrapper of ``_alpha_beta`` (the search is deterministic, so the count is the same),
+  because the wrapper's extra Python call per node slows it by about 15%.  OpenSpiel runs with
+  its defaults (``maximum_depth=30``, which on tic-tac-toe is a full solve; no value function);
+  on connect4 it gets ``maximum_depth`` and a cheap board-hash leaf value.
+- Our time is the wall clock of the whole public ``search(state, depth=...)`` call: option
+  checks, table set-up, the numba engine and building the ``SearchResult`` (that Python costs
+  about 10-20 us per call, a sizeable share of a 4,000-node tic-tac-toe solve), after one
+  warm-up call that loads the compiled code.
+- The machine is shared, so the two alternate: each round times ours for about half an
+  OpenSpiel run, one OpenSpiel run, and ours again for the other half (so a change of load
+  during the round hits both alike); the reported ratio is the median of the rounds' ratios.
 """
 
 from __future__ import annotations
@@ -25,33 +47,36 @@ DEFAULT_STONES = (8, 12, 16, 20, 24, 28, 32)
 C4_DEPTH = 8  # connect four from the empty board: OpenSpiel's Python search takes about a second
 
 
-# ---------------------------------------------------------------- OpenSpiel's alpha-beta, counted
-def _openspiel_alpha_beta(game_name: str, depth: int | None, value_function=None) -> dict[str, Any]:
-    """Run OpenSpiel's ``alpha_beta_search`` from the initial state, counting its nodes (calls of
-    its recursive ``_alpha_beta``, which looks itself up by module name on every call)."""
+# ---------------------------------------------------------------- OpenSpiel's alpha-beta
+def _openspiel_alpha_beta(game_name: str, depth: int | None, value_function=None,
+                          count: bool = False) -> dict[str, Any]:
+    """One run of OpenSpiel's ``alpha_beta_search`` from the initial state.  With ``count`` the
+    nodes are counted (calls of its recursive ``_alpha_beta``, which looks itself up by module
+    name on every call) through a wrapper that slows the search: never time a counted run."""
     import pyspiel
     from open_spiel.python.algorithms import minimax
 
-    count = [0]
-    original = minimax._alpha_beta
-
-    def counted(*args, **kwargs):
-        count[0] += 1
-        return original(*args, **kwargs)
-
     game = pyspiel.load_game(game_name)
-    minimax._alpha_beta = counted
+    kwargs: dict[str, Any] = {"value_function": value_function}
+    if depth is not None:
+        kwargs["maximum_depth"] = depth
+    calls = [0]
+    original = minimax._alpha_beta
+    if count:
+        def counted(*args, **kw):
+            calls[0] += 1
+            return original(*args, **kw)
+        minimax._alpha_beta = counted
     try:
         t = time.perf_counter()
-        kwargs = {"value_function": value_function}
-        if depth is not None:
-            kwargs["maximum_depth"] = depth
         value, action = minimax.alpha_beta_search(game, **kwargs)
         seconds = time.perf_counter() - t
     finally:
         minimax._alpha_beta = original
-    return {"value": float(value), "action": int(action), "nodes": count[0], "seconds": seconds,
-            "nodes_per_s": count[0] / seconds}
+    out = {"value": float(value), "action": int(action), "seconds": seconds}
+    if count:
+        out["nodes"] = calls[0]
+    return out
 
 
 def _board_hash_value(state) -> float:
@@ -60,83 +85,113 @@ def _board_hash_value(state) -> float:
     return (zlib.crc32(str(state).encode()) % 2001 - 1000) / 1000.0
 
 
-def _ours(state, repeats: int, min_seconds: float, **options) -> dict[str, Any]:
-    """Time ``search(state, **options)`` (wall clock around the whole call, after a warm-up),
-    repeating until ``repeats`` runs and ``min_seconds`` have passed."""
+def _time_ours(state, seconds: float, min_runs: int, **options) -> tuple[int, float, Any]:
+    """Repeat ``search(state, **options)`` for about ``seconds`` (at least ``min_runs`` calls);
+    return (nodes searched, seconds spent inside the calls, the last result)."""
     from plyground.search.alphabeta import search
 
-    result = search(state, **options)  # loads the compiled code and the tables
-    nodes = 0
-    seconds = 0.0
-    runs = 0
-    while runs < repeats or seconds < min_seconds:
+    nodes, spent, runs = 0, 0.0, 0
+    result = None
+    while runs < min_runs or spent < seconds:
         t = time.perf_counter()
         result = search(state, **options)
-        seconds += time.perf_counter() - t
+        spent += time.perf_counter() - t
         nodes += result.nodes
         runs += 1
-    return {"value": result.value, "action": result.best_action, "exact": result.exact,
-            "score": result.score, "depth": result.depth, "nodes": result.nodes, "runs": runs,
-            "seconds": seconds / runs, "nodes_per_s": nodes / seconds}
+    return nodes, spent, result
 
 
-def bench_alphabeta(game: str = "tictactoe", *, depth: int | None = None, repeats: int = 20,
-                    min_seconds: float = 0.5, verbose: bool = True) -> dict[str, Any]:
+def bench_alphabeta(game: str = "tictactoe", *, depth: int | None = None, rounds: int | None = None,
+                    verbose: bool = True) -> dict[str, Any]:
     """Our numba alpha-beta against OpenSpiel's Python ``alpha_beta_search`` on ``game``.
 
     tictactoe: both solve the empty board (it must be a draw); connect4: both search the empty
     board to ``depth`` (default 8) plies, OpenSpiel with a cheap board-hash leaf value, ours with
-    the kernel heuristic.  Reports both nodes/s, the ratio, and the time ratio.
+    the kernel heuristic.  ``rounds`` (default 7 on tictactoe, 3 on connect4, where OpenSpiel
+    takes about a second a run) alternations of one OpenSpiel run and as long of ours around it;
+    the ratios are medians over the rounds.  The module docstring says what is counted and timed.
     """
     from plyground import games
-    from plyground.search.alphabeta import solve
+    from plyground.search.alphabeta import search, solve, zero_solver_tables
 
+    if rounds is None:
+        rounds = 3 if game == "connect4" else 7
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise PlygroundError(f"bench_alphabeta rounds must be an integer >= 1, got {rounds!r}")
     if game == "tictactoe":
         state = games.make("tictactoe").new_initial_state()
-        peer = _openspiel_alpha_beta("tic_tac_toe", None)
-        ours = _ours(state, repeats, min_seconds, depth=9)
-        # the solver keeps its table between calls (its bounds stay valid): time a cold solve
-        from plyground.search.alphabeta import zero_solver_tables
-        solve(state, all_values=False)  # load the code and allocate the table ...
-        zero_solver_tables()            # ... then empty it
-        t = time.perf_counter()
-        cold = solve(state, all_values=False)
-        solver = {"cold_seconds": time.perf_counter() - t, "cold_nodes": cold.nodes,
-                  "score": cold.score}
-        ok = ours["value"] == 0.0 and ours["exact"] and peer["value"] == 0.0 and cold.score == 0
+        peer_args: tuple = ("tic_tac_toe", None, None)
+        options: dict[str, Any] = {"depth": 9}
         setting = "solve the empty board (a draw)"
     elif game == "connect4":
         d = depth or C4_DEPTH
         state = games.make("connect4").new_initial_state()
-        peer = _openspiel_alpha_beta("connect_four", d, _board_hash_value)
-        ours = _ours(state, max(3, repeats // 4), min_seconds, depth=d)
-        solver = None
-        ok = ours["depth"] == d
+        peer_args = ("connect_four", d, _board_hash_value)
+        options = {"depth": d}
         setting = f"depth {d} from the empty board (OpenSpiel: board-hash leaves; ours: heuristic)"
     else:
         raise PlygroundError(f"bench_alphabeta game must be 'tictactoe' or 'connect4', got {game!r}")
-    out = {
-        "game": game, "setting": setting, "ours": ours, "openspiel": peer,
-        "nodes_per_s_ratio": ours["nodes_per_s"] / peer["nodes_per_s"],
-        "time_ratio": peer["seconds"] / ours["seconds"],
-        "ok": bool(ok),
+
+    counted = _openspiel_alpha_beta(*peer_args, count=True)
+    peer_nodes = counted["nodes"]
+    search(state, **options)  # loads the compiled code and the tables
+    peer_rates, our_rates, ratios, peer_secs, our_secs = [], [], [], [], []
+    half = counted["seconds"] / 2  # (the counted run is slower: a little more of ours per round)
+    result = None
+    for _ in range(rounds):
+        nodes, spent, result = _time_ours(state, half, 2, **options)
+        peer = _openspiel_alpha_beta(*peer_args)
+        if (peer["value"], peer["action"]) != (counted["value"], counted["action"]):
+            raise PlygroundError("OpenSpiel's search is not deterministic here: "
+                                 "the node count does not apply")
+        more_nodes, more_spent, result = _time_ours(state, half, 2, **options)
+        nodes, spent = nodes + more_nodes, spent + more_spent
+        peer_rates.append(peer_nodes / peer["seconds"])
+        our_rates.append(nodes / spent)
+        ratios.append(our_rates[-1] / peer_rates[-1])
+        peer_secs.append(peer["seconds"])
+        our_secs.append(spent * result.nodes / nodes)  # seconds per search() call
+    ours = {"value": result.value, "action": result.best_action, "exact": result.exact,
+            "score": result.score, "depth": result.depth, "nodes": result.nodes,
+            "seconds": statistics.median(our_secs), "nodes_per_s": statistics.median(our_rates)}
+    openspiel = {"value": counted["value"], "action": counted["action"], "nodes": peer_nodes,
+                 "seconds": statistics.median(peer_secs), "nodes_per_s": statistics.median(peer_rates)}
+    out: dict[str, Any] = {
+        "game": game, "setting": setting, "rounds": rounds, "ours": ours, "openspiel": openspiel,
+        "nodes_per_s_ratio": statistics.median(ratios),
+        "nodes_per_s_ratios": ratios,
+        "time_ratio": statistics.median(p / o for p, o in zip(peer_secs, our_secs)),
     }
-    if solver is not None:
-        out["ours_solver"] = solver
-        out["solver_time_ratio"] = peer["seconds"] / solver["cold_seconds"]
+    if game == "tictactoe":
+        # the solver keeps its table between calls (its bounds stay valid): time a cold solve
+        solve(state, all_values=False)  # load the code and allocate the table ...
+        zero_solver_tables()            # ... then empty it
+        t = time.perf_counter()
+        cold = solve(state, all_values=False)
+        out["ours_solver"] = {"cold_seconds": time.perf_counter() - t, "cold_nodes": cold.nodes,
+                              "score": cold.score}
+        out["solver_time_ratio"] = openspiel["seconds"] / out["ours_solver"]["cold_seconds"]
+        ok = (ours["value"] == 0.0 and ours["exact"] and openspiel["value"] == 0.0
+              and cold.score == 0)
+    else:
+        ok = ours["depth"] == options["depth"]
+    out["ok"] = bool(ok)
     if verbose:
-        print(f"alpha-beta on {game}: {setting}")
-        print(f"  OpenSpiel alpha_beta_search (Python): {peer['nodes']:>9,d} nodes  "
-              f"{peer['seconds'] * 1e3:9.3f} ms  {peer['nodes_per_s']:>13,.0f} nodes/s  value {peer['value']:+.3f}")
+        print(f"alpha-beta on {game}: {setting}; {rounds} alternating rounds, medians")
+        print(f"  OpenSpiel alpha_beta_search (Python): {peer_nodes:>9,d} nodes  "
+              f"{openspiel['seconds'] * 1e3:9.3f} ms  {openspiel['nodes_per_s']:>13,.0f} nodes/s  "
+              f"value {openspiel['value']:+.3f}  (timed without the node counter)")
         print(f"  plyground numba alpha-beta:           {ours['nodes']:>9,d} nodes  "
-              f"{ours['seconds'] * 1e3:9.3f} ms  {ours['nodes_per_s']:>13,.0f} nodes/s  value {ours['value']:+.3f}"
-              f"  (mean of {ours['runs']} runs, wall clock of the whole search() call)")
-        if solver is not None:
-            print(f"  plyground numba solver (cold table):  {solver['cold_nodes']:>9,d} nodes  "
-                  f"{solver['cold_seconds'] * 1e3:9.3f} ms  score {cold.score:+d}")
-        print(f"  ratio ours/OpenSpiel: nodes/s {out['nodes_per_s_ratio']:.1f}x, "
+              f"{ours['seconds'] * 1e3:9.3f} ms  {ours['nodes_per_s']:>13,.0f} nodes/s  "
+              f"value {ours['value']:+.3f}  (wall clock of the whole search() call)")
+        if "ours_solver" in out:
+            sv = out["ours_solver"]
+            print(f"  plyground numba solver (cold table):  {sv['cold_nodes']:>9,d} nodes  "
+                  f"{sv['cold_seconds'] * 1e3:9.3f} ms  score {sv['score']:+d}")
+        print(f"  ratio ours/OpenSpiel: nodes/s {out['nodes_per_s_ratio']:.1f}x "
+              f"(rounds: {', '.join(f'{r:.1f}' for r in ratios)}), "
               f"time {out['time_ratio']:.1f}x faster"
-              + (f"; solver {out['solver_time_ratio']:.0f}x faster" if solver is not None else ""))
+              + (f"; solver {out['solver_time_ratio']:.0f}x faster" if "ours_solver" in out else ""))
         print(f"  check: {'ok' if ok else 'FAILED'}")
     return out
 

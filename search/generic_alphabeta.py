@@ -92,7 +92,7 @@ class GenericAlphaBeta:
                  proposer: ActionProposer | None = None, proposer_k: int | None = None,
                  opponent: OpponentModel | None = None, value: ValueEstimator | None = None,
                  tt_bits: int = 22, all_values: bool = True,
-                 key: Callable[[Any], Any] | None = None) -> None:
+                 key: Callable[[Any], Any] | None = None, iterative: bool = True) -> None:
         self.depth = depth
         self.max_nodes = max_nodes
         self.time_limit = time_limit
@@ -104,6 +104,7 @@ class GenericAlphaBeta:
         self.tt_cap = 1 << tt_bits
         self.all_values = all_values
         self.key = key or default_key
+        self.iterative = iterative  # False: only the last depth (no shallower iterations)
 
     # ------------------------------------------------------------------ driver
     def run(self, state) -> SearchResult:
@@ -130,7 +131,8 @@ class GenericAlphaBeta:
         if self.exact:
             schedule = [_UNLIMITED]  # no depth limit: the leaves are finished games
         else:
-            schedule = range(1, (self.depth if self.depth is not None else _UNLIMITED) + 1)
+            first = self.depth if (not self.iterative and self.depth is not None) else 1
+            schedule = range(first, (self.depth if self.depth is not None else _UNLIMITED) + 1)
         last = None
         for d in schedule:
             self.leaf_evals = 0

@@ -14,6 +14,7 @@ import numpy as np
 import pyspiel
 import pytest
 
+from conftest import random_positions
 from plyground import games
 from plyground.games import IllegalActionError, PlygroundError
 
@@ -189,3 +190,62 @@ def test_deserialize_rejects_garbage_and_illegal_histories():
         game.deserialize_state("3\nx\n")
     with pytest.raises(IllegalActionError):
         game.deserialize_state("\n".join(["0"] * 7))
+
+
+# ---------------------------------------------------------------- the kernels' value interface
+@pytest.mark.parametrize("name, os_name", PAIRS)
+def test_kernel_positions_are_values_play_returns_the_child(name, os_name):
+    """``play(s, a)`` returns the next position and leaves ``s`` alone, for the tuple form the
+    engines use and the array form a NativeState holds; both agree with pyspiel's next state."""
+    game = games.make(name)
+    k = game.kernel
+    os_game = pyspiel.load_game(os_name)
+    rng = random.Random(11)
+    for _ in range(100):
+        state, theirs = game.new_initial_state(), os_game.new_initial_state()
+        s = k.new_state()
+        assert isinstance(s, tuple) and len(s) == k.STATE_LEN
+        while not theirs.is_terminal():
+            a = rng.choice(theirs.legal_actions())
+            before_s, before_array = s, state.array.copy()
+            child = k.play(s, a)
+            from_array = k.play(state.array, a)
+            assert s == before_s and np.array_equal(state.array, before_array)
+            assert child == from_array
+            state.apply_action(a)
+            theirs.apply_action(a)
+            s = child
+            assert s == tuple(state.array) == k.as_state(state.array)
+            assert bool(k.is_terminal(s)) == theirs.is_terminal()
+            if not theirs.is_terminal():
+                assert k.to_play(s) == theirs.current_player()
+        assert k.returns0(s) == theirs.returns()[0]
+
+
+@pytest.mark.parametrize("name", ["tictactoe", "connect4"])
+def test_nonlosing_moves_and_the_ordered_moves_claim(name):
+    """``nonlosing_moves`` lists exactly the legal moves after which the opponent cannot win at
+    once (checked by playing every reply); and a kernel that sets ``ORDERED_MOVES`` lists them in
+    ``order_scores``' order, best first (the engines then skip sorting)."""
+    game = games.make(name)
+    k = game.kernel
+    out = np.zeros(k.NUM_ACTIONS, dtype=np.int64)
+    scores = np.zeros(k.NUM_ACTIONS, dtype=np.int64)
+    checked = 0
+    for state in random_positions(game, 300, (0, k.MAX_PLIES - 1), seed=5):
+        s = k.as_state(state.array)
+        if k.immediate_win(s) >= 0:
+            continue  # nonlosing_moves assumes no immediate win
+        n = k.nonlosing_moves(s, out)
+        safe = []
+        for a in state.legal_actions():
+            child = state.child(a)
+            if not any(child.child(b).is_terminal() and child.child(b).returns()[child.current_player()] > 0
+                       for b in child.legal_actions()):
+                safe.append(a)
+        assert sorted(out[:n].tolist()) == safe, state.history()  # none safe: n == 0
+        if k.ORDERED_MOVES and n > 1:
+            k.order_scores(s, out, n, scores)
+            assert all(scores[i] >= scores[i + 1] for i in range(n - 1)), state.history()
+        checked += 1
+    assert checked > 100

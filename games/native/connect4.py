@@ -1,10 +1,12 @@
 """Connect four kernel: 7x6 bitboards in numba, OpenSpiel's action numbering (column 0-6).
 
-State layout (``int64[STATE_LEN]``):
+A state is an immutable value, a tuple of four int64 (``STATE_LEN``); a NativeState keeps it in an
+``int64[4]`` array, which every reading function also accepts:
   0 CUR   stones of the player to move (bitboard)
   1 MASK  all stones
   2 PLY   stones played
   3 STATUS 0 ongoing, 1 player 0 won, 2 player 1 won, 3 draw
+``play(s, col)`` returns the next state; nothing is modified in place.
 
 Bitboard: column c holds bits c*7 .. c*7+5 (bottom to top); bit c*7+6 is a sentinel row that
 keeps shifts from wrapping between columns (Pascal Pons' layout).  Player 0 moves first.
@@ -23,6 +25,8 @@ H1 = HEIGHT + 1
 NUM_ACTIONS = WIDTH
 MAX_PLIES = WIDTH * HEIGHT
 STATE_LEN = 4
+# nonlosing_moves lists the moves in order_scores' order (best first): the engines need not sort
+ORDERED_MOVES = False
 CUR, MASK, PLY, STATUS = 0, 1, 2, 3
 
 BOTTOM = np.int64(sum(1 << (c * H1) for c in range(WIDTH)))
@@ -82,7 +86,14 @@ def winning_cells(p, mask):
 
 @njit(cache=True)
 def new_state():
-    return np.zeros(STATE_LEN, dtype=np.int64)
+    z = np.int64(0)
+    return (z, z, z, z)
+
+
+@njit(cache=True, inline="always")
+def as_state(s):
+    """The state value of ``s`` (a state or an ``int64[4]`` array)."""
+    return (np.int64(s[0]), np.int64(s[1]), np.int64(s[2]), np.int64(s[3]))
 
 
 @njit(cache=True, inline="always")
@@ -115,16 +126,17 @@ def legal_actions(s, out):
 
 @njit(cache=True, inline="always")
 def play(s, col):
-    """Drop a stone of the player to move in ``col`` (assumed legal); update the status."""
+    """The state after the player to move drops a stone in ``col`` (assumed legal)."""
     new_mask = s[MASK] | (s[MASK] + bottom_bit(col))
     mover = s[CUR] | (new_mask ^ s[MASK])  # the mover's stones including the new one
-    s[CUR] = mover ^ new_mask  # the opponent becomes the player to move
-    s[MASK] = new_mask
-    s[PLY] += 1
+    ply = s[PLY] + 1
     if has_four(mover):
-        s[STATUS] = WIN0 if (s[PLY] & 1) == 1 else WIN1
-    elif s[PLY] == MAX_PLIES:
-        s[STATUS] = DRAW
+        status = np.int64(WIN0) if (ply & 1) == 1 else np.int64(WIN1)
+    elif ply == MAX_PLIES:
+        status = np.int64(DRAW)
+    else:
+        status = np.int64(ONGOING)
+    return (mover ^ new_mask, new_mask, ply, status)  # the opponent becomes the player to move
 
 
 @njit(cache=True, inline="always")
@@ -141,16 +153,17 @@ def hash_key(s):
 
 @njit(cache=True)
 def random_playout(s):
-    """Play uniformly random moves from ``s`` (modified in place) to the end; return returns0.
+    """Uniformly random moves from ``s`` to the end; player 0's return.
 
     Rejection sampling: a uniformly drawn column is redrawn while it is full, which is uniform
     over the open columns and allocates nothing."""
-    while s[STATUS] == ONGOING:
+    t = as_state(s)
+    while t[STATUS] == ONGOING:
         c = np.random.randint(WIDTH)
-        while s[MASK] & top_bit(c):
+        while t[MASK] & top_bit(c):
             c = np.random.randint(WIDTH)
-        play(s, c)
-    return returns0(s)
+        t = play(t, c)
+    return returns0(t)
 
 
 @njit(cache=True)

@@ -141,7 +141,7 @@ class NativeGame:
         return list(self.spec.observation_shape)
 
     def new_initial_state(self) -> "NativeState":
-        return NativeState(self, self.kernel.new_state(), [])
+        return NativeState(self, np.array(self.kernel.new_state(), dtype=np.int64), [])
 
     def deserialize_state(self, text: str) -> "NativeState":
         """Rebuild a state from ``serialize()`` output (one action number a line, as OpenSpiel)."""
@@ -165,7 +165,7 @@ class NativeGame:
 
 
 class NativeState:
-    """A position of a native game: the kernel's int64 array plus the action history."""
+    """A position of a native game: the kernel's position as an int64 array, plus the history."""
 
     __slots__ = ("game", "array", "_history", "_buf")
 
@@ -201,7 +201,7 @@ class NativeState:
         if a not in legal:
             detail = "the game is over" if self.is_terminal() else ""
             raise IllegalActionError(self.game.name, action, legal, detail)
-        self.game.kernel.play(self.array, a)
+        self.array[:] = self.game.kernel.play(self.array, a)  # the kernel returns the next position
         self._history.append(a)
 
     def clone(self) -> "NativeState":

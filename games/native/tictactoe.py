@@ -1,10 +1,12 @@
 """Tic-tac-toe kernel: 3x3 bitboards in numba, OpenSpiel's action numbering (cell 0-8, row-major).
 
-State layout (``int64[STATE_LEN]``):
+A state is an immutable value, a tuple of four int64 (``STATE_LEN``); a NativeState keeps it in an
+``int64[4]`` array, which every reading function also accepts:
   0 X      cells of player 0 (x, moves first), bit i = cell i
   1 O      cells of player 1 (o)
   2 PLY    moves played
   3 STATUS 0 ongoing, 1 player 0 won, 2 player 1 won, 3 draw
+``play(s, cell)`` returns the next state; nothing is modified in place.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from plyground.games.native.status import DRAW, ONGOING, WIN0, WIN1, status_retu
 NUM_ACTIONS = 9
 MAX_PLIES = 9
 STATE_LEN = 4
+# nonlosing_moves lists the moves in order_scores' order (best first): the engines need not sort
+ORDERED_MOVES = True
 X, O, PLY, STATUS = 0, 1, 2, 3
 FULL = (1 << 9) - 1
 LINES = np.array([0b000000111, 0b000111000, 0b111000000,   # rows
@@ -28,7 +32,14 @@ LINES = np.array([0b000000111, 0b000111000, 0b111000000,   # rows
 
 @njit(cache=True)
 def new_state():
-    return np.zeros(STATE_LEN, dtype=np.int64)
+    z = np.int64(0)
+    return (z, z, z, z)
+
+
+@njit(cache=True, inline="always")
+def as_state(s):
+    """The state value of ``s`` (a state or an ``int64[4]`` array)."""
+    return (np.int64(s[0]), np.int64(s[1]), np.int64(s[2]), np.int64(s[3]))
 
 
 @njit(cache=True, inline="always")
@@ -57,23 +68,25 @@ def legal_actions(s, out):
     occ = s[X] | s[O]
     n = 0
     for c in range(9):
-        if not (occ >> c) & 1:
-            out[n] = c
-            n += 1
+        out[n] = c
+        n += ((occ >> c) & 1) ^ 1
     return n
 
 
 @njit(cache=True, inline="always")
 def play(s, cell):
-    """Mark ``cell`` for the player to move (assumed legal); update the status."""
+    """The state after the player to move marks ``cell`` (assumed legal)."""
     p = s[PLY] & 1
+    bit = np.int64(1) << cell
     completes = (COMPLETE[s[p]] >> cell) & 1  # the mark completes a line (table below)
-    s[p] |= np.int64(1) << cell
-    s[PLY] += 1
+    ply = s[PLY] + 1
     if completes:
-        s[STATUS] = WIN0 if p == 0 else WIN1
-    elif s[PLY] == MAX_PLIES:
-        s[STATUS] = DRAW
+        status = np.int64(WIN0) if p == 0 else np.int64(WIN1)
+    elif ply == MAX_PLIES:
+        status = np.int64(DRAW)
+    else:
+        status = np.int64(ONGOING)
+    return (s[X] | (bit & (p - 1)), s[O] | (bit & -p), ply, status)  # the mover's board gains the bit
 
 
 @njit(cache=True, inline="always")
@@ -84,34 +97,46 @@ def returns0(s):
 
 @njit(cache=True, inline="always")
 def hash_key(s):
-    """A unique key: a base-3 style packing of both boards."""
+    """A unique key: both boards packed."""
     return s[X] | (s[O] << 9)
 
 
 @njit(cache=True)
 def random_playout(s):
-    cells = np.empty(9, dtype=np.int64)
-    while s[STATUS] == ONGOING:
-        n = legal_actions(s, cells)
-        play(s, cells[np.random.randint(n)])
-    return returns0(s)
+    """Uniformly random moves from ``s`` to the end; player 0's return."""
+    t = as_state(s)
+    while t[STATUS] == ONGOING:
+        free = FULL & ~(t[X] | t[O])
+        r = np.random.randint(9 - t[PLY])  # the r-th empty cell, ascending
+        while r:
+            free &= free - 1
+            r -= 1
+        t = play(t, _lowest_cell(free))
+    return returns0(t)
+
+
+# BASE3[b]: the 9-bit board b as a base-3 number with digit 1 on its cells (2 * BASE3[b] puts 2s)
+_BITS = (np.arange(1 << 9, dtype=np.int64)[:, None] >> np.arange(9)) & 1   # [board, cell]
+BASE3 = _BITS @ (3 ** np.arange(9, dtype=np.int64))
 
 
 def _line_scores() -> np.ndarray:
-    """HEUR_SCORE[me | opp << 9]: sum over the lines open to one side of (its marks there)^2,
-    mine minus the opponent's (the integer the heuristic squashes), for every pair of 9-bit boards."""
-    boards = np.arange(1 << 9, dtype=np.int64)
-    pop = np.array([bin(b).count("1") for b in range(1 << 9)], dtype=np.int64)
-    score = np.zeros((1 << 9, 1 << 9), dtype=np.int64)  # [opp, me]: flat index me | opp << 9
+    """HEUR3[BASE3[me] + 2 * BASE3[opp]]: over the lines open to one side, the sum of (its marks
+    there)^2, mine minus the opponent's (the integer the heuristic squashes), for every position
+    (3**9 = 19,683 int8: small enough to stay in cache)."""
+    digits = (np.arange(3 ** 9, dtype=np.int64)[:, None] // 3 ** np.arange(9)) % 3
+    bits = np.int64(1) << np.arange(9, dtype=np.int64)
+    me = (digits == 1) @ bits
+    opp = (digits == 2) @ bits
+    pop = _BITS.sum(axis=1)
+    score = np.zeros(3 ** 9, dtype=np.int64)
     for line in LINES:
-        marks = pop[boards & line] ** 2
-        empty = (boards & line) == 0
-        score += np.where(empty[:, None], marks[None, :], 0)  # the opponent is absent: my marks count
-        score -= np.where(empty[None, :], marks[:, None], 0)  # I am absent: theirs count
-    return score.reshape(-1).astype(np.int8)
+        score += np.where(opp & line == 0, pop[me & line] ** 2, 0)   # the opponent is absent
+        score -= np.where(me & line == 0, pop[opp & line] ** 2, 0)   # I am absent
+    return score.astype(np.int8)
 
 
-HEUR_SCORE = _line_scores()           # |score| <= 72
+HEUR3 = _line_scores()                # |score| <= 72
 HEUR_TANH = np.array([math.tanh(v / 8.0) for v in range(-72, 73)], dtype=np.float64)
 
 
@@ -123,7 +148,7 @@ def heuristic(s):
         r = returns0(s)
         return r if (s[PLY] & 1) == 0 else -r
     p = s[PLY] & 1
-    return HEUR_TANH[np.int64(HEUR_SCORE[s[p] | (s[1 - p] << 9)]) + 72]
+    return HEUR_TANH[np.int64(HEUR3[BASE3[s[p]] + 2 * BASE3[s[1 - p]]]) + 72]
 
 
 @njit(cache=True, inline="always")

@@ -3,29 +3,51 @@
 Two searches, each ONE implementation that takes the kernel's jitted functions as arguments
 (numba specialises them per game), plus a few-line cached entry wrapper per native game:
 
-- the depth-limited search (``_ab_iterate`` / ``_ab_root`` / ``_ab_search``): iterative
-  deepening, negamax alpha-beta with a transposition table, move ordering (TT move, then the
-  kernel's ``order_scores``), exact terminal, immediate-win and forced-loss scores, heuristic or
-  random-rollout leaves, a triangular principal variation, node and time budgets;
-- the exact solver (``_solve_root`` / ``_solve_search``): null-window binary search on the
-  distance-to-win score (as Pascal Pons' connect-four solver), non-losing moves only, score
-  bounds from the move count, a table holding both bounds and the best move, lazy ordering.
+- the depth-limited search (``_ab_iterate`` / ``_ab_root`` / ``_ab_search`` / ``_ab_run``):
+  iterative deepening, negamax alpha-beta with a transposition table, move ordering (TT move,
+  then the kernel's ``order_scores``), exact terminal, immediate-win and forced-loss scores,
+  heuristic or random-rollout leaves, a triangular principal variation, node and time budgets;
+- the exact solver (``_solve_root`` / ``_solve_search`` / ``_solve_run``): null-window binary
+  search on the distance-to-win score (as Pascal Pons' connect-four solver), non-losing moves
+  only, score bounds from the move count, a table holding both bounds and the best move, lazy
+  ordering.
 
 Kernel functions the engines call (beyond the basic interface): ``move_count(s)``,
 ``immediate_win(s)`` (a winning action or -1) and ``nonlosing_moves(s, out)`` (the moves after
-which the opponent cannot win at once; 0 if none).  They, and every kernel function the engines
-call, must not allocate: the engines are compiled without numba's reference counting
-(``_nrt=False``), which made them 1.4-1.7x faster (array arguments of inlined helpers otherwise
-cost atomic increments per node).  The searches are iterative over a frame stack because numba
-cannot cache recursion through function arguments.
+which the opponent cannot win at once; 0 if none); and the constant ``ORDERED_MOVES`` (True if
+``nonlosing_moves`` already lists the moves in ``order_scores``' order, so the engines only
+bring a remembered best move to the front instead of sorting).  Positions are immutable values
+(``play(s, a)`` returns the child; see ``plyground.games.native``): the node being searched
+lives in registers, and a frame row keeps a position only while its children are searched.
+Every kernel function the engines call must not allocate: the engines are compiled without
+numba's reference counting (``_nrt=False``).
+
+Speed notes (measured on tic-tac-toe's ~4,100-node solve; 36 -> 17 ns a node in all):
+positions as values (36 -> 27 ns); the kernels' sizes reach the engines as compile-time
+literals (module-level names in the entry wrappers, below), so frame offsets fold; the hot
+loops (``_ab_run``, ``_solve_run``) contain no call at all: they pause every
+``CLOCK_EVERY + 1`` nodes (or at the node limit) and return to a small driver that reads the
+clock and resumes them, because a call to the clock inside the loop kept LLVM from holding the
+loop's values in registers; an ``ORDERED_MOVES`` kernel is never sorted; a frontier node (its
+children are leaves) enters its children in a plain loop instead of a frame each, and the
+root's moves run in the same hot loop (same nodes, order and cut-offs either way); table slots
+are prefetched only for tables too big to stay in cache.  The searches are iterative over a
+frame stack because numba cannot cache recursion through function arguments.
 
 Everything lives in preallocated int64 arrays the driver (``plyground.search.alphabeta``) owns:
 
-- ``F`` frames, one row per ply: ``[state | moves | order scores | pv length | pv | locals]``;
-- ``Wk`` scratch rows (the node being worked on, move and score buffers);
+- ``F`` frames, one row per ply: ``[state | moves | (spare) | pv length | pv | locals]``;
+  row 0 holds the root position when a solver entry point is called (the depth-limited entry
+  takes the root as an array argument);
+- ``Wk`` scratch rows (move and score buffers) and the depth-limited search's result rows;
 - the tables: the solver's is 1-D and prime-sized (one int64 a slot), the depth-limited
   search's is ``(2**bits, 2)`` (key, packed data; 0 = empty);
-- ``ctr`` counters and limits (slots ``NODES`` ... ``TT_SIZE`` below).
+- ``ctr`` counters, limits, the depth-limited search's options and results (slots below).
+
+Nodes are counted as OpenSpiel's ``alpha_beta_search`` counts its calls: every position the
+search enters, the root of each iteration included, whether it ends up a leaf, a terminal, a
+table cut or an expanded node.  Moves ruled out without entering the child (an immediate win
+found by ``immediate_win``, moves ``nonlosing_moves`` drops) are not nodes.
 
 Scores are integers from the point of view of the player to move.  The solver uses the
 distance-to-win score (``(MAX_PLIES + 1 - n) // 2`` for a win whose stone is played when ``n``
@@ -42,15 +64,24 @@ from numba.extending import intrinsic
 
 from plyground.games.native import connect4 as _c4
 from plyground.games.native import tictactoe as _ttt
+from plyground.search.native.states import load_state, store_state
 
 WIN = 10000          # depth-limited scores: WIN + distance-to-win for a proven win
 HEUR_SCALE = 1000    # a heuristic value v in (-1, 1) becomes round(v * (HEUR_SCALE - 1))
 INF = 30000          # outside every score; fits the 16-bit packed TT fields
 
-# ctr slots
-NODES, NODE_LIMIT, DEADLINE, ABORT, TT_SHIFT, LEAVES, TT_SIZE = 0, 1, 2, 3, 4, 5, 6
-CTR_LEN = 8
-CLOCK_EVERY = 1023   # read the clock when nodes & CLOCK_EVERY == 0
+# ctr slots: counters and limits; the depth-limited search's options; its results
+NODES, NODE_LIMIT, DEADLINE, ABORT, TT_SHIFT, TT_SIZE = 0, 1, 2, 3, 4, 5
+GEN, MAX_DEPTH, REMAINING, LEAF_MODE, N_ROLL, ALL_VALUES = 6, 7, 8, 9, 10, 11
+DONE_DEPTH, BEST_MOVE, PV_LEN = 12, 13, 14   # depth 0: no iteration finished
+CTR_LEN = 16
+# Wk rows: scratch buffers; the depth-limited search's per-move results (OUT_*: the last
+# finished iteration's values, flags and principal variation)
+W_RBUF, W_SBUF, W_MOVES, W_SCORES, W_VALS, W_FLAGS, OUT_VALS, OUT_FLAGS, OUT_PV = range(9)
+CLOCK_EVERY = 1023   # the deadline is checked every CLOCK_EVERY + 1 nodes
+PREFETCH_BITS = 16   # prefetch depth-limited table slots only for tables bigger than 2**16 slots
+                     # (a smaller one stays in cache, and the prefetch then costs more than it saves)
+_NEVER = np.int64(1) << 62
 
 # leaf modes of the depth-limited search
 LEAF_HEURISTIC, LEAF_ROLLOUT = 0, 1
@@ -64,6 +95,10 @@ _S_UNKNOWN_LO, _S_UNKNOWN_HI = -127, 127
 # search generation (15, >= 1; entries of older searches are ignored, so no clearing).
 _OFF16 = 32768
 
+# Per-ply locals of the iterative searches live after the pv in each frame row (offset SC).
+_K, _I, _ALPHA, _BETA, _BEST, _BMOVE, _KEY, _IDX, _ALPHA0, _DEPTH, _SORTED = range(11)
+N_SCALARS = 11
+
 
 def solver_tt_size(bits: int) -> int:
     """The solver table's slot count for ``tt_bits``: the largest prime below ``2**bits``."""
@@ -76,7 +111,7 @@ def solver_tt_size(bits: int) -> int:
 
 
 def frame_width(kernel) -> int:
-    """Columns of one frame row for ``kernel``: state, moves, order scores, pv length, pv."""
+    """Columns of one frame row for ``kernel``: state, moves, spare, pv length, pv, locals."""
     return kernel.STATE_LEN + 2 * kernel.NUM_ACTIONS + kernel.MAX_PLIES + 2 + N_SCALARS
 
 
@@ -100,8 +135,8 @@ def solver_tt_migrate(src, dst):
 
 
 def make_work(kernel) -> np.ndarray:
-    """The engines' scratch rows (10 x max(STATE_LEN, NUM_ACTIONS) int64), passed as ``Wk``."""
-    return np.zeros((10, max(kernel.STATE_LEN, kernel.NUM_ACTIONS)), dtype=np.int64)
+    """The engines' scratch and result rows (``W_*``, ``OUT_*``), passed as ``Wk``."""
+    return np.zeros((9, max(kernel.STATE_LEN, kernel.NUM_ACTIONS, kernel.MAX_PLIES + 1)), dtype=np.int64)
 
 
 def make_depth_tt(bits: int) -> np.ndarray:
@@ -161,14 +196,21 @@ def now_ns():
 
 # ---------------------------------------------------------------- shared small pieces
 @njit(cache=True, inline="always", _nrt=False)
-def _count_node(ctr):
-    """Count a node; return True if a budget ran out (then every frame unwinds at once)."""
-    ctr[NODES] += 1
-    if ctr[NODE_LIMIT] > 0 and ctr[NODES] > ctr[NODE_LIMIT]:
+def _budget_pause(ctr, nodes):
+    """At a pause of a hot loop (``nodes`` counted so far): True if the node budget or the
+    deadline ran out (``ctr[ABORT]`` set), else the node count of the next pause."""
+    limit = ctr[NODE_LIMIT]
+    deadline = ctr[DEADLINE]
+    if limit > 0 and nodes >= limit:
         ctr[ABORT] = 1
-    elif ctr[DEADLINE] > 0 and (ctr[NODES] & CLOCK_EVERY) == 0 and _monotonic_ns() >= ctr[DEADLINE]:
+        return True, nodes
+    if deadline > 0 and nodes > 0 and (nodes & CLOCK_EVERY) == 0 and _monotonic_ns() >= deadline:
         ctr[ABORT] = 1
-    return ctr[ABORT] != 0
+        return True, nodes
+    nxt = limit if limit > 0 else _NEVER
+    if deadline > 0:
+        nxt = min(nxt, (nodes | CLOCK_EVERY) + 1)
+    return False, nxt
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -191,63 +233,22 @@ def _sort_desc(moves, scores, k):
         scores[j + 1] = v
 
 
-# ---------------------------------------------------------------- frame scalars
-# Per-ply locals of the iterative searches live after the pv in each frame row (offset SC).
-# The hot loops never slice F (a view per node costs reference counting): the node being
-# worked on is in the small array ``cur``, the kernel writes moves and scores into ``mbuf`` and
-# ``sbuf``, and everything is copied element by element to and from the frame rows.
-_K, _I, _ALPHA, _BETA, _BEST, _BMOVE, _KEY, _IDX, _ALPHA0, _DEPTH, _SORTED = range(11)
-N_SCALARS = 11
-
-
 @njit(cache=True, inline="always", _nrt=False)
-def _load(F, ply, cur, SL):
-    for j in range(SL):
-        cur[j] = F[ply, j]
-
-
-@njit(cache=True, inline="always", _nrt=False)
-def _save(F, ply, cur, SL):
-    for j in range(SL):
-        F[ply, j] = cur[j]
-
-
-@njit(cache=True, inline="always", _nrt=False)
-def _descend(play, SL, SC, F, ply, i, child_depth, cur):
-    """Child ``i`` of the node at ``ply`` into ``cur`` and row ``ply + 1``, window negated."""
-    _load(F, ply, cur, SL)
-    play(cur, F[ply, SL + i])
-    _save(F, ply + 1, cur, SL)
-    F[ply + 1, SC + _ALPHA] = -F[ply, SC + _BETA]
-    F[ply + 1, SC + _BETA] = -F[ply, SC + _ALPHA]
-    F[ply + 1, SC + _DEPTH] = child_depth
-
-
-@njit(cache=True, inline="always", _nrt=False)
-def _order_moves(order_scores, cur, F, ply, SL, mbuf, sbuf, start, k):
-    """Order the frame's moves ``start..k-1`` by the kernel's ``order_scores``, best first."""
-    n = k - start
-    if n > 1:
-        for j in range(n):
-            mbuf[j] = F[ply, SL + start + j]
-        order_scores(cur, mbuf, n, sbuf)
-        _sort_desc(mbuf, sbuf, n)
-        for j in range(n):
-            F[ply, SL + start + j] = mbuf[j]
-
-
-@njit(cache=True, inline="always", _nrt=False)
-def _put_moves(F, ply, SL, mbuf, k, first):
-    """Store ``mbuf[:k]`` as the frame's moves, ``first`` (if >= 0 and present) in front."""
-    pos = -1
+def _find(moves, k, m):
+    """The index of ``m`` in ``moves[:k]``, or -1."""
     for j in range(k):
-        F[ply, SL + j] = mbuf[j]
-        if mbuf[j] == first:
-            pos = j
-    if pos > 0:
-        F[ply, SL + pos] = F[ply, SL]
-        F[ply, SL] = first
-    return pos >= 0
+        if moves[j] == m:
+            return j
+    return -1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _rotate_front(moves, pos):
+    """Bring ``moves[pos]`` to the front, keeping the order of the others."""
+    m = moves[pos]
+    for j in range(pos, 0, -1):
+        moves[j] = moves[j - 1]
+    moves[0] = m
 
 
 # ---------------------------------------------------------------- exact solver
@@ -270,20 +271,18 @@ def _solver_store(tt, idx, tag, lo, hi, move):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _solve_enter(hash_key, nonlosing_moves, order_scores, move_count, SL, NA, MAXP, SC,
-                 F, tt, ctr, ply, cur, mbuf, sbuf):
-    """Open the node in ``cur`` (also row ``ply``): ``(True, score)`` if decided without
-    children, else ``(False, 0)`` with its moves in the frame and its scalars set."""
-    alpha = F[ply, SC + _ALPHA]
-    beta = F[ply, SC + _BETA]
+def _solve_enter(hash_key, nonlosing_moves, order_scores, move_count, ordered, SL, NA, MAXP, SC,
+                 F, tt, size, ply, cur, alpha, beta, sbuf):
+    """Open the node ``cur`` at row ``ply`` with window (alpha, beta): ``(True, score)`` if
+    decided without children, else ``(False, 0)`` with its position, moves and locals in the row."""
     key = hash_key(cur)
-    size = ctr[TT_SIZE]
     q = key // size
     idx = key - q * size
     tag = (q + 1) << 24
     _prefetch(tt, idx)              # the slot loads while the moves are generated
     n = move_count(cur)
-    k = nonlosing_moves(cur, mbuf)
+    moves = F[ply, SL:SL + NA]
+    k = nonlosing_moves(cur, moves)
     if k == 0:                      # the opponent wins with the next stone
         return True, -((MAXP - n) // 2)
     if n >= MAXP - 2:               # nobody can win any more
@@ -314,15 +313,20 @@ def _solve_enter(hash_key, nonlosing_moves, order_scores, move_count, SL, NA, MA
                 return True, beta
     # Lazy ordering: a remembered best move goes first alone; the rest is ordered only if it
     # does not cut (most null-window nodes cut on it).
-    if k > 1 and _put_moves(F, ply, SL, mbuf, k, tt_move):
-        F[ply, SC + _SORTED] = 0
+    pos = _find(moves, k, tt_move) if k > 1 and tt_move >= 0 else -1
+    if pos >= 0:
+        if ordered:                 # the rest stays in order
+            _rotate_front(moves, pos)
+        else:
+            moves[pos] = moves[0]
+            moves[0] = tt_move
+        F[ply, SC + _SORTED] = ordered
     else:
-        if k > 1:
-            order_scores(cur, mbuf, k, sbuf)
-            _sort_desc(mbuf, sbuf, k)
-        for j in range(k):
-            F[ply, SL + j] = mbuf[j]
+        if k > 1 and not ordered:
+            order_scores(cur, moves, k, sbuf)
+            _sort_desc(moves, sbuf, k)
         F[ply, SC + _SORTED] = 1
+    store_state(F, ply, cur)
     F[ply, SC + _ALPHA] = alpha
     F[ply, SC + _BETA] = beta
     F[ply, SC + _K] = k
@@ -334,70 +338,94 @@ def _solve_enter(hash_key, nonlosing_moves, order_scores, move_count, SL, NA, MA
 
 
 @njit(cache=True, _nrt=False)
-def _solve_search(play, hash_key, nonlosing_moves, order_scores, move_count,
-                  SL, NA, MAXP, F, tt, ctr, Wk, root, alpha, beta):
-    """Distance-to-win score of ``F[root]`` within ``(alpha, beta)`` (fail-soft bounds outside).
+def _solve_run(play, hash_key, nonlosing_moves, order_scores, move_count, ordered,
+               SL, NA, MAXP, F, tt, size, sbuf, root, ply, cur, alpha, beta, nodes, pause):
+    """The solver's hot loop, from entering ``cur`` at row ``ply`` with window (alpha, beta).
 
-    Iterative negamax over the frame stack (numba cannot cache recursion through function
-    arguments).  Assumes the position is not over and its player cannot win at once; the
-    engine only plays non-losing moves, so this holds for every child.
-    """
+    Returns ``(done, score, ply, cur, alpha, beta, nodes)``: done with the score of row
+    ``root``, or paused (``nodes == pause``) just before entering the node it hands back."""
     SC = SL + 2 * NA + MAXP + 2
-    cur, mbuf, sbuf = Wk[0], Wk[2], Wk[3]
-    _load(F, root, cur, SL)
-    ply = root
-    F[ply, SC + _ALPHA] = alpha
-    F[ply, SC + _BETA] = beta
     while True:
-        if _count_node(ctr):
-            return 0
-        decided, v = _solve_enter(hash_key, nonlosing_moves, order_scores, move_count,
-                                  SL, NA, MAXP, SC, F, tt, ctr, ply, cur, mbuf, sbuf)
+        if nodes >= pause:
+            return False, 0, ply, cur, alpha, beta, nodes
+        nodes += 1
+        decided, v = _solve_enter(hash_key, nonlosing_moves, order_scores, move_count, ordered,
+                                  SL, NA, MAXP, SC, F, tt, size, ply, cur, alpha, beta, sbuf)
         if not decided:
-            _descend(play, SL, SC, F, ply, 0, 0, cur)
+            alpha, beta = -F[ply, SC + _BETA], -F[ply, SC + _ALPHA]
+            cur = play(cur, F[ply, SL])
             ply += 1
             continue
         while True:                 # hand v up until a node has another child to search
             if ply == root:
-                return v
+                return True, v, ply, cur, alpha, beta, nodes
             ply -= 1
             sc = -v
-            alpha = F[ply, SC + _ALPHA]
-            beta = F[ply, SC + _BETA]
+            a = F[ply, SC + _ALPHA]
+            b = F[ply, SC + _BETA]
             i = F[ply, SC + _I]
-            if sc >= beta:
+            if sc >= b:
                 _solver_store(tt, F[ply, SC + _IDX], F[ply, SC + _KEY], sc, _S_UNKNOWN_HI,
                               F[ply, SL + i])
                 v = sc
                 continue
-            if sc > alpha:
+            if sc > a:
+                a = sc
                 F[ply, SC + _ALPHA] = sc
                 F[ply, SC + _BMOVE] = F[ply, SL + i]
             i += 1
-            if i < F[ply, SC + _K]:
+            k = F[ply, SC + _K]
+            if i < k:
+                parent = load_state(cur, F, ply)
                 if F[ply, SC + _SORTED] == 0:
-                    _load(F, ply, cur, SL)
-                    _order_moves(order_scores, cur, F, ply, SL, mbuf, sbuf, 1, F[ply, SC + _K])
+                    rest = F[ply, SL + 1:SL + k]
+                    order_scores(parent, rest, k - 1, sbuf)
+                    _sort_desc(rest, sbuf, k - 1)
                     F[ply, SC + _SORTED] = 1
                 F[ply, SC + _I] = i
-                _descend(play, SL, SC, F, ply, i, 0, cur)
+                alpha, beta = -b, -a
+                cur = play(parent, F[ply, SL + i])
                 ply += 1
                 break
-            v = F[ply, SC + _ALPHA]
+            v = a
             _solver_store(tt, F[ply, SC + _IDX], F[ply, SC + _KEY], _S_UNKNOWN_LO, v,
                           F[ply, SC + _BMOVE])
 
 
 @njit(cache=True, _nrt=False)
-def _solve_root(play, hash_key, immediate_win, nonlosing_moves, order_scores, move_count,
-                SL, NA, MAXP, F, tt, ctr, Wk, out):
-    """Solve ``F[0]`` (not over) by null-window binary search on the score.
+def _solve_search(play, hash_key, nonlosing_moves, order_scores, move_count, ordered,
+                  SL, NA, MAXP, F, tt, ctr, Wk, root, cur, alpha, beta):
+    """Distance-to-win score of the position ``cur`` (searched from frame row ``root``) within
+    ``(alpha, beta)`` (fail-soft bounds outside); 0 with ``ctr[ABORT]`` set if a budget ran out.
+
+    Iterative negamax over the frame stack (numba cannot cache recursion through function
+    arguments).  Assumes the position is not over and its player cannot win at once; the
+    engine only plays non-losing moves, so this holds for every child.
+    """
+    nodes = ctr[NODES]
+    ply = np.int64(root)
+    while True:
+        stop, pause = _budget_pause(ctr, nodes)
+        if stop:
+            ctr[NODES] = nodes
+            return 0
+        done, v, ply, cur, alpha, beta, nodes = _solve_run(
+            play, hash_key, nonlosing_moves, order_scores, move_count, ordered, SL, NA, MAXP,
+            F, tt, ctr[TT_SIZE], Wk[W_SBUF], root, ply, cur, alpha, beta, nodes, pause)
+        if done:
+            ctr[NODES] = nodes
+            return v
+
+
+@njit(cache=True, _nrt=False)
+def _solve_root(new_state, play, hash_key, immediate_win, nonlosing_moves, order_scores,
+                move_count, ordered, SL, NA, MAXP, F, tt, ctr, Wk, out):
+    """Solve the position in ``F[0]`` (not over) by null-window binary search on the score.
 
     Writes the final ``[lower, upper]`` bounds into ``out[0:2]`` (equal unless a budget ran out)
     and returns the lower bound.
     """
-    cur = Wk[4]
-    _load(F, 0, cur, SL)
+    cur = load_state(new_state(), F, 0)
     n = move_count(cur)
     if immediate_win(cur) >= 0:
         out[0] = out[1] = (MAXP + 1 - n) // 2
@@ -413,8 +441,8 @@ def _solve_root(play, hash_key, immediate_win, nonlosing_moves, order_scores, mo
             med = half_lo
         elif med >= 0 and half_hi > med:
             med = half_hi
-        r = _solve_search(play, hash_key, nonlosing_moves, order_scores, move_count,
-                          SL, NA, MAXP, F, tt, ctr, Wk, 0, med, med + 1)
+        r = _solve_search(play, hash_key, nonlosing_moves, order_scores, move_count, ordered,
+                          SL, NA, MAXP, F, tt, ctr, Wk, 0, cur, med, med + 1)
         if ctr[ABORT] != 0:
             break
         if r <= med:
@@ -427,12 +455,12 @@ def _solve_root(play, hash_key, immediate_win, nonlosing_moves, order_scores, mo
 
 
 @njit(cache=True, _nrt=False)
-def _solve_pv(play, is_terminal, hash_key, immediate_win, nonlosing_moves, order_scores,
-              move_count, legal_actions, SL, NA, MAXP, F, tt, ctr, Wk, score, pv):
+def _solve_pv(new_state, play, is_terminal, hash_key, immediate_win, nonlosing_moves, order_scores,
+              move_count, legal_actions, ordered, SL, NA, MAXP, F, tt, ctr, Wk, score, pv):
     """Walk a principal variation of the solved ``F[0]`` whose score is ``score``: at each ply the
     first move (in search order) whose child keeps the score.  Returns the PV length."""
-    cur, child, moves, order = Wk[4], Wk[5], Wk[6], Wk[7]
-    _load(F, 0, cur, SL)
+    moves, order = Wk[W_MOVES], Wk[W_SCORES]
+    cur = load_state(new_state(), F, 0)
     length = 0
     while not is_terminal(cur) and length < pv.shape[0]:
         w = immediate_win(cur)
@@ -448,19 +476,18 @@ def _solve_pv(play, is_terminal, hash_key, immediate_win, nonlosing_moves, order
         elif k == 1:
             found = moves[0]
         else:
-            order_scores(cur, moves, k, order)
-            _sort_desc(moves, order, k)
+            if not ordered:
+                order_scores(cur, moves, k, order)
+                _sort_desc(moves, order, k)
             for i in range(k):
                 m = moves[i]
-                for j in range(SL):
-                    child[j] = cur[j]
-                play(child, m)
+                child = play(cur, m)
                 if is_terminal(child):  # no immediate win here, so this is a draw
                     keeps = score == 0
                 else:
-                    _save(F, 0, child, SL)
                     r = _solve_search(play, hash_key, nonlosing_moves, order_scores, move_count,
-                                      SL, NA, MAXP, F, tt, ctr, Wk, 0, -score, -score + 1)
+                                      ordered, SL, NA, MAXP, F, tt, ctr, Wk, 0, child, -score,
+                                      -score + 1)
                     if ctr[ABORT] != 0:
                         return length
                     keeps = r <= -score   # every child scores >= -score; this one is -score
@@ -469,7 +496,7 @@ def _solve_pv(play, is_terminal, hash_key, immediate_win, nonlosing_moves, order
                     break
         if found < 0:
             break
-        play(cur, found)
+        cur = play(cur, found)
         pv[length] = found
         length += 1
         score = -score
@@ -517,61 +544,74 @@ def _pv_take(F, PVL, ply, m):
 
 @njit(cache=True, inline="always", _nrt=False)
 def _rollout(legal_actions, play, is_terminal, returns0, s, buf):
-    """Uniformly random moves from ``s`` (changed in place) to the end; player 0's return.
+    """Uniformly random moves from ``s`` to the end; player 0's return.
 
-    The kernel's ``random_playout`` allocates, which the engine's NRT-free code cannot call."""
+    The kernel's ``random_playout`` may allocate, which the engine's NRT-free code cannot call."""
     while not is_terminal(s):
         k = legal_actions(s, buf)
-        play(s, buf[np.random.randint(k)])
+        s = play(s, buf[np.random.randint(k)])
     return returns0(s)
 
 
 @njit(cache=True, inline="always", _nrt=False)
+def _ab_leaf(is_terminal, returns0, to_play, heuristic, legal_actions, play, immediate_win, move_count,
+             MAXP, cur, leaf_mode, n_roll, rbuf):
+    """Score of a depth-0 node ``cur`` and the move its principal variation starts with (-1 for
+    none): the game's result if over, a win if it has an immediate win, else the leaf value."""
+    if is_terminal(cur):
+        return _terminal_score(returns0, to_play, move_count, MAXP, cur), -1
+    w = immediate_win(cur)
+    if w >= 0:
+        return WIN + (MAXP + 1 - move_count(cur)) // 2, w
+    if leaf_mode == LEAF_ROLLOUT:
+        total = 0.0
+        for _ in range(n_roll):
+            total += _rollout(legal_actions, play, is_terminal, returns0, cur, rbuf)
+        v = total / n_roll
+        if to_play(cur) == 1:
+            v = -v
+    else:
+        v = heuristic(cur)
+    return np.int64(np.rint(v * (HEUR_SCALE - 1))), -1
+
+
+@njit(cache=True, inline="always", _nrt=False)
 def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic, legal_actions, play, order_scores,
-              immediate_win, nonlosing_moves, move_count, SL, NA, MAXP, SC, F, tt, ctr, ply,
-              leaf_mode, n_roll, gen, cur, mbuf, sbuf, tmp):
-    """Open the node in ``cur`` (also row ``ply``): ``(True, score)`` if decided without
-    children (over, immediate win, leaf, no safe move, bound or TT cut), else ``(False, 0)``
-    with its moves in the frame and its scalars set."""
+              immediate_win, nonlosing_moves, move_count, ordered, SL, NA, MAXP, SC, F, tt, shift,
+              ply, cur, depth, alpha, beta, leaf_mode, n_roll, gen, sbuf, rbuf):
+    """Open the node ``cur`` at row ``ply``: ``(True, score)`` if decided without children
+    (over, immediate win, leaf, no safe move, bound or TT cut), else ``(False, 0)`` with its
+    position, moves and locals in the row."""
     PVL = SL + 2 * NA
+    if depth <= 0:
+        v, w = _ab_leaf(is_terminal, returns0, to_play, heuristic, legal_actions, play,
+                        immediate_win, move_count, MAXP, cur, leaf_mode, n_roll, rbuf)
+        F[ply, PVL] = 0 if w < 0 else 1
+        F[ply, PVL + 1] = w
+        return True, v
     F[ply, PVL] = 0
     if is_terminal(cur):
         return True, _terminal_score(returns0, to_play, move_count, MAXP, cur)
+    key = hash_key(cur)
+    idx = _tt_index(key, shift)
+    if shift < 64 - PREFETCH_BITS:
+        _prefetch(tt, idx)          # a big table: the slot loads while the moves are generated
     n = move_count(cur)
     w = immediate_win(cur)
     if w >= 0:
         F[ply, PVL] = 1
         F[ply, PVL + 1] = w
         return True, WIN + (MAXP + 1 - n) // 2
-    depth = F[ply, SC + _DEPTH]
-    if depth <= 0:
-        ctr[LEAVES] += 1
-        if leaf_mode == LEAF_ROLLOUT:
-            total = 0.0
-            for _ in range(n_roll):
-                for j in range(SL):
-                    tmp[j] = cur[j]
-                total += _rollout(legal_actions, play, is_terminal, returns0, tmp, mbuf)
-            v = total / n_roll
-            if to_play(cur) == 1:
-                v = -v
-        else:
-            v = heuristic(cur)
-        return True, np.int64(np.round(v * (HEUR_SCALE - 1)))
-    k = nonlosing_moves(cur, mbuf)
+    moves = F[ply, SL:SL + NA]
+    k = nonlosing_moves(cur, moves)
     if k == 0:                      # every move loses at once: PV = any move, the win
-        legal_actions(cur, mbuf)
-        for j in range(SL):
-            tmp[j] = cur[j]
-        play(tmp, mbuf[0])
+        legal_actions(cur, rbuf)
         F[ply, PVL] = 2
-        F[ply, PVL + 1] = mbuf[0]
-        F[ply, PVL + 2] = immediate_win(tmp)
+        F[ply, PVL + 1] = rbuf[0]
+        F[ply, PVL + 2] = immediate_win(play(cur, rbuf[0]))
         return True, -(WIN + (MAXP - n) // 2)
     if n >= MAXP - 2:
         return True, 0
-    alpha = F[ply, SC + _ALPHA]
-    beta = F[ply, SC + _BETA]
     lo = -(WIN + (MAXP - 2 - n) // 2)
     if alpha < lo:
         alpha = lo
@@ -582,8 +622,6 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic, legal_actions
         beta = hi
         if alpha >= beta:
             return True, beta
-    key = hash_key(cur)
-    idx = _tt_index(key, ctr[TT_SHIFT])
     tt_move = -1
     d = tt[idx, 1]
     if d != 0 and tt[idx, 0] == key:
@@ -600,96 +638,174 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic, legal_actions
                     if alpha >= beta:
                         return True, beta
     if k > 1:
-        order_scores(cur, mbuf, k, sbuf)
-        if tt_move >= 0:
-            for i in range(k):
-                if mbuf[i] == tt_move:
-                    sbuf[i] += 1 << 20
-        _sort_desc(mbuf, sbuf, k)
-    for j in range(k):
-        F[ply, SL + j] = mbuf[j]
+        if ordered:
+            pos = _find(moves, k, tt_move) if tt_move >= 0 else -1
+            if pos > 0:
+                _rotate_front(moves, pos)
+        else:
+            order_scores(cur, moves, k, sbuf)
+            if tt_move >= 0:
+                for i in range(k):
+                    if moves[i] == tt_move:
+                        sbuf[i] += 1 << 20
+            _sort_desc(moves, sbuf, k)
+    store_state(F, ply, cur)
     F[ply, SC + _ALPHA] = alpha
     F[ply, SC + _BETA] = beta
     F[ply, SC + _ALPHA0] = alpha
     F[ply, SC + _BEST] = -INF
-    F[ply, SC + _BMOVE] = mbuf[0]
+    F[ply, SC + _BMOVE] = moves[0]
     F[ply, SC + _K] = k
     F[ply, SC + _I] = 0
     F[ply, SC + _KEY] = key
     F[ply, SC + _IDX] = idx
+    F[ply, SC + _DEPTH] = depth
     return False, 0
 
 
+@njit(cache=True, inline="always", _nrt=False)
+def _ab_close(F, tt, SC, ply, best, beta, gen):
+    """The node at ``ply`` is searched: store its result (a bound or exact) in the table."""
+    if best >= beta:
+        lo, hi = best, INF - 1
+    elif best <= F[ply, SC + _ALPHA0]:
+        lo, hi = -(INF - 1), best
+    else:
+        lo, hi = best, best
+    _dl_store(tt, F[ply, SC + _IDX], F[ply, SC + _KEY], lo, hi, F[ply, SC + _DEPTH],
+              F[ply, SC + _BMOVE], gen)
+
+
 @njit(cache=True, _nrt=False)
-def _ab_search(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
-               order_scores, immediate_win, nonlosing_moves, move_count,
-               SL, NA, MAXP, F, tt, ctr, Wk, root, depth, alpha, beta, leaf_mode, n_roll, gen):
-    """Depth-limited negamax score of ``F[root]`` (fail-soft), iterative over the frame stack;
-    leaves the node's principal variation in its row."""
+def _ab_run(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic, order_scores,
+            immediate_win, nonlosing_moves, move_count, ordered, SL, NA, MAXP, F, tt, ctr, Wk,
+            root, ply, cur, depth, alpha, beta, nodes, pause):
+    """The depth-limited search's hot loop, from entering ``cur`` at row ``ply``.
+
+    Returns ``(done, score, ply, cur, depth, alpha, beta, nodes)``: done with the score of row
+    ``root``, or paused (``nodes == pause``) just before entering the node it hands back."""
     SC = SL + 2 * NA + MAXP + 2
     PVL = SL + 2 * NA
-    cur, tmp, mbuf, sbuf = Wk[0], Wk[1], Wk[2], Wk[3]
-    _load(F, root, cur, SL)
-    ply = root
-    F[ply, SC + _ALPHA] = alpha
-    F[ply, SC + _BETA] = beta
-    F[ply, SC + _DEPTH] = depth
+    shift, gen, leaf_mode, n_roll = ctr[TT_SHIFT], ctr[GEN], ctr[LEAF_MODE], ctr[N_ROLL]
+    all_values = ctr[ALL_VALUES] != 0
+    sbuf, rbuf = Wk[W_SBUF], Wk[W_RBUF]
     while True:
-        if _count_node(ctr):
-            return 0
+        if nodes >= pause:
+            return False, 0, ply, cur, depth, alpha, beta, nodes
+        nodes += 1
         decided, v = _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic,
                                legal_actions, play, order_scores, immediate_win, nonlosing_moves,
-                               move_count, SL, NA, MAXP, SC, F, tt, ctr, ply,
-                               leaf_mode, n_roll, gen, cur, mbuf, sbuf, tmp)
+                               move_count, ordered, SL, NA, MAXP, SC, F, tt, shift, ply, cur,
+                               depth, alpha, beta, leaf_mode, n_roll, gen, sbuf, rbuf)
         if not decided:
-            _descend(play, SL, SC, F, ply, 0, F[ply, SC + _DEPTH] - 1, cur)
-            ply += 1
-            continue
+            k = F[ply, SC + _K]
+            if depth > 1 or nodes + k > pause:
+                alpha, beta = -F[ply, SC + _BETA], -F[ply, SC + _ALPHA]
+                depth -= 1
+                cur = play(cur, F[ply, SL])
+                ply += 1
+                continue
+            # A frontier node (its children are leaves), with room in the budget for all of them:
+            # its children are entered and counted here, in the same order with the same cut-offs
+            # as through the frame stack, without pushing a frame each.
+            alpha, beta = F[ply, SC + _ALPHA], F[ply, SC + _BETA]
+            best = -INF
+            for i in range(k):
+                m = F[ply, SL + i]
+                nodes += 1
+                v, w = _ab_leaf(is_terminal, returns0, to_play, heuristic, legal_actions, play,
+                                immediate_win, move_count, MAXP, play(cur, m), leaf_mode, n_roll, rbuf)
+                sc = -v
+                if sc > best:
+                    best = sc
+                    F[ply, SC + _BMOVE] = m
+                    if sc > alpha:
+                        alpha = sc
+                        F[ply, PVL] = 1 if w < 0 else 2
+                        F[ply, PVL + 1] = m
+                        F[ply, PVL + 2] = w
+                        if sc >= beta:
+                            break
+            _ab_close(F, tt, SC, ply, best, beta, gen)
+            v = best
         while True:                 # hand v up until a node has another child to search
             if ply == root:
-                return v
+                return True, v, ply, cur, depth, alpha, beta, nodes
             ply -= 1
             sc = -v
             i = F[ply, SC + _I]
+            a = F[ply, SC + _ALPHA]
+            b = F[ply, SC + _BETA]
+            best = F[ply, SC + _BEST]
+            if ply == 0:            # the root: every move's score (an upper bound if it cannot
+                m = F[0, SL + i]    # be best and only best moves are wanted)
+                Wk[W_VALS, m] = sc
+                Wk[W_FLAGS, m] = 1 if (all_values or sc > a) else 2
             cut = False
-            if sc > F[ply, SC + _BEST]:
+            if sc > best:
+                best = sc
                 F[ply, SC + _BEST] = sc
                 F[ply, SC + _BMOVE] = F[ply, SL + i]
-                if sc > F[ply, SC + _ALPHA]:
+                if sc > a:
+                    a = sc
                     F[ply, SC + _ALPHA] = sc
                     _pv_take(F, PVL, ply, F[ply, SL + i])
-                    cut = sc >= F[ply, SC + _BETA]
+                    cut = sc >= b
             i += 1
             if not cut and i < F[ply, SC + _K]:
                 F[ply, SC + _I] = i
-                _descend(play, SL, SC, F, ply, i, F[ply, SC + _DEPTH] - 1, cur)
+                alpha, beta = -b, -a
+                if ply == 0 and all_values:
+                    beta = INF      # every root move gets the full window
+                depth = F[ply, SC + _DEPTH] - 1
+                cur = play(load_state(cur, F, ply), F[ply, SL + i])
                 ply += 1
                 break
-            best = F[ply, SC + _BEST]
-            if best >= F[ply, SC + _BETA]:
-                lo, hi = best, INF - 1
-            elif best <= F[ply, SC + _ALPHA0]:
-                lo, hi = -(INF - 1), best
-            else:
-                lo, hi = best, best
-            _dl_store(tt, F[ply, SC + _IDX], F[ply, SC + _KEY], lo, hi, F[ply, SC + _DEPTH],
-                      F[ply, SC + _BMOVE], gen)
+            _ab_close(F, tt, SC, ply, best, b, gen)
             v = best
 
 
 @njit(cache=True, _nrt=False)
-def _ab_root(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
-             order_scores, immediate_win, nonlosing_moves, move_count,
-             SL, NA, MAXP, F, tt, ctr, Wk, depth, leaf_mode, n_roll, gen, all_values, vals, flags):
-    """One iteration at ``depth`` from ``F[0]`` (not over), over every legal move.
+def _ab_search(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
+               order_scores, immediate_win, nonlosing_moves, move_count, ordered,
+               SL, NA, MAXP, F, tt, ctr, Wk, root, ply, cur, depth, alpha, beta):
+    """Depth-limited negamax (fail-soft), entering the position ``cur`` at frame row ``ply``,
+    until the node of row ``root`` (``root == ply``, or an expanded node whose locals are in its
+    row) is searched; returns its score and leaves its principal variation in its row.  0 with
+    ``ctr[ABORT]`` set if a budget ran out."""
+    nodes = ctr[NODES]
+    ply = np.int64(ply)
+    while True:
+        stop, pause = _budget_pause(ctr, nodes)
+        if stop:
+            ctr[NODES] = nodes
+            return 0
+        done, v, ply, cur, depth, alpha, beta, nodes = _ab_run(
+            legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic, order_scores,
+            immediate_win, nonlosing_moves, move_count, ordered, SL, NA, MAXP, F, tt, ctr, Wk,
+            root, ply, cur, depth, alpha, beta, nodes, pause)
+        if done:
+            ctr[NODES] = nodes
+            return v
 
-    ``vals[a]`` gets move ``a``'s score and ``flags[a]`` 1 if exact, 2 if an upper bound (when
-    ``all_values`` is False, moves that cannot beat the best get only a bound), 0 if unsearched.
-    The PV is left in row 0.  Returns the best move (-1 if aborted before any move finished).
+
+@njit(cache=True, _nrt=False)
+def _ab_root(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
+             order_scores, immediate_win, nonlosing_moves, move_count, ordered,
+             SL, NA, MAXP, F, tt, ctr, Wk, depth):
+    """One iteration at ``depth`` from the position in ``F[0]`` (not over), over every legal move.
+
+    ``Wk[W_VALS, a]`` gets move ``a``'s score and ``Wk[W_FLAGS, a]`` 1 if exact, 2 if an upper
+    bound (when ``ctr[ALL_VALUES]`` is 0, moves that cannot beat the best get only a bound), 0 if
+    unsearched.  The PV is left in row 0.  Returns the best move (-1 if aborted before any move
+    finished).
     """
     PVL = SL + 2 * NA
-    root, child, moves, scores = Wk[4], Wk[5], Wk[6], Wk[7]
-    _load(F, 0, root, SL)
+    SC = PVL + MAXP + 2
+    moves, scores, flags = Wk[W_MOVES], Wk[W_SCORES], Wk[W_FLAGS]
+    gen = ctr[GEN]
+    root = load_state(new_state(), F, 0)
+    ctr[NODES] += 1                 # the root is a node too
     k = legal_actions(root, moves)
     key = hash_key(root)
     idx = _tt_index(key, ctr[TT_SHIFT])
@@ -706,114 +822,113 @@ def _ab_root(legal_actions, play, is_terminal, returns0, to_play, hash_key, heur
     _sort_desc(moves, scores, k)
     for i in range(NA):
         flags[i] = 0
-    F[0, PVL] = 0
-    alpha = -INF
-    best = -INF
-    best_move = -1
+    # Row 0 becomes an expanded node (its children are searched in the hot loop like any other;
+    # ``_ab_run`` records the root's per-move scores and, with ALL_VALUES, gives every root move
+    # the full window).
+    store_state(F, 0, root)
     for i in range(k):
-        m = moves[i]
-        for j in range(SL):
-            child[j] = root[j]
-        play(child, m)
-        _save(F, 1, child, SL)
-        b = INF if all_values else -alpha
-        sc = -_ab_search(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
-                         order_scores, immediate_win, nonlosing_moves, move_count,
-                         SL, NA, MAXP, F, tt, ctr, Wk, 1, depth - 1, -INF, b, leaf_mode, n_roll, gen)
-        if ctr[ABORT] != 0:
-            return best_move
-        vals[m] = sc
-        flags[m] = 1 if (all_values or sc > alpha) else 2
-        if sc > best:
-            best = sc
-            best_move = m
-            _pv_take(F, PVL, 0, m)
-        if sc > alpha:
-            alpha = sc
-    _dl_store(tt, idx, key, best, best, depth, best_move, gen)
-    return best_move
+        F[0, SL + i] = moves[i]
+    F[0, PVL] = 0
+    F[0, SC + _ALPHA] = -INF
+    F[0, SC + _BETA] = INF
+    F[0, SC + _ALPHA0] = -INF
+    F[0, SC + _BEST] = -INF
+    F[0, SC + _BMOVE] = moves[0]
+    F[0, SC + _K] = k
+    F[0, SC + _I] = 0
+    F[0, SC + _KEY] = key
+    F[0, SC + _IDX] = idx
+    F[0, SC + _DEPTH] = depth
+    _ab_search(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
+               order_scores, immediate_win, nonlosing_moves, move_count, ordered,
+               SL, NA, MAXP, F, tt, ctr, Wk, 0, 1, play(root, moves[0]), depth - 1, -INF, INF)
+    return F[0, SC + _BMOVE] if ctr[ABORT] == 0 else -1
 
 
 @njit(cache=True, _nrt=False)
-def _ab_iterate(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
-                order_scores, immediate_win, nonlosing_moves, move_count,
-                SL, NA, MAXP, F, tt, ctr, Wk, max_depth, remaining, leaf_mode, n_roll, gen,
-                all_values, vals, flags, pv, info):
-    """Iterative deepening from ``F[0]``: depths 1..``max_depth`` until a budget runs out, a
-    score is proven or the tree ends (``remaining`` plies).  The last FINISHED iteration is left
-    in ``vals``/``flags``/``pv`` and ``info = [depth, best move, pv length]`` (depth 0: none)."""
+def _ab_iterate(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
+                order_scores, immediate_win, nonlosing_moves, move_count, ordered,
+                SL, NA, MAXP, root, F, tt, ctr, Wk):
+    """Iterative deepening from the position in the array ``root``: depths 1..``ctr[MAX_DEPTH]``
+    until a budget runs out, a score is proven or the tree ends (``ctr[REMAINING]`` plies).  The
+    last FINISHED iteration is left in ``Wk[OUT_VALS]``, ``Wk[OUT_FLAGS]``, ``Wk[OUT_PV]`` and
+    ``ctr[DONE_DEPTH]``, ``ctr[BEST_MOVE]``, ``ctr[PV_LEN]`` (depth 0: none finished)."""
     PVL = SL + 2 * NA
-    info[0] = 0
-    info[1] = -1
-    info[2] = 0
-    for d in range(1, max_depth + 1):
-        best = _ab_root(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
-                        order_scores, immediate_win, nonlosing_moves, move_count,
-                        SL, NA, MAXP, F, tt, ctr, Wk, d, leaf_mode, n_roll, gen, all_values,
-                        Wk[8], Wk[9])
+    store_state(F, 0, load_state(new_state(), root, 0))
+    ctr[DONE_DEPTH] = 0
+    ctr[BEST_MOVE] = -1
+    ctr[PV_LEN] = 0
+    remaining = ctr[REMAINING]
+    for d in range(1, ctr[MAX_DEPTH] + 1):
+        best = _ab_root(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key,
+                        heuristic, order_scores, immediate_win, nonlosing_moves, move_count,
+                        ordered, SL, NA, MAXP, F, tt, ctr, Wk, d)
         if ctr[ABORT] != 0:
             break
         for a in range(NA):
-            vals[a] = Wk[8, a]
-            flags[a] = Wk[9, a]
+            Wk[OUT_VALS, a] = Wk[W_VALS, a]
+            Wk[OUT_FLAGS, a] = Wk[W_FLAGS, a]
         n = F[0, PVL]
         for j in range(n):
-            pv[j] = F[0, PVL + 1 + j]
-        info[0] = d
-        info[1] = best
-        info[2] = n
-        sc = vals[best]
+            Wk[OUT_PV, j] = F[0, PVL + 1 + j]
+        ctr[DONE_DEPTH] = d
+        ctr[BEST_MOVE] = best
+        ctr[PV_LEN] = n
+        sc = Wk[W_VALS, best]
         if sc >= WIN or sc <= -WIN or d >= remaining:
             break
 
 
 # ---------------------------------------------------------------- per-game cached entry points
+# The kernels' constants as module-level names: numba types a global int as a compile-time
+# literal (a module's attribute is a plain int64), so the engines' offsets fold.
+_TTT_SL, _TTT_NA, _TTT_MAXP, _TTT_ORD = (_ttt.STATE_LEN, _ttt.NUM_ACTIONS, _ttt.MAX_PLIES,
+                                         _ttt.ORDERED_MOVES)
+_C4_SL, _C4_NA, _C4_MAXP, _C4_ORD = _c4.STATE_LEN, _c4.NUM_ACTIONS, _c4.MAX_PLIES, _c4.ORDERED_MOVES
+
+
 @njit(cache=True)
-def tictactoe_ab_iterate(F, tt, ctr, Wk, max_depth, remaining, leaf_mode, n_roll, gen,
-                         all_values, vals, flags, pv, info):
-    return _ab_iterate(_ttt.legal_actions, _ttt.play, _ttt.is_terminal, _ttt.returns0, _ttt.to_play,
-                       _ttt.hash_key, _ttt.heuristic, _ttt.order_scores,
-                       _ttt.immediate_win, _ttt.nonlosing_moves, _ttt.move_count,
-                       _ttt.STATE_LEN, _ttt.NUM_ACTIONS, _ttt.MAX_PLIES, F, tt, ctr, Wk, max_depth,
-                       remaining, leaf_mode, n_roll, gen, all_values, vals, flags, pv, info)
+def tictactoe_ab_iterate(root, F, tt, ctr, Wk):
+    return _ab_iterate(_ttt.new_state, _ttt.legal_actions, _ttt.play, _ttt.is_terminal, _ttt.returns0,
+                       _ttt.to_play, _ttt.hash_key, _ttt.heuristic, _ttt.order_scores,
+                       _ttt.immediate_win, _ttt.nonlosing_moves, _ttt.move_count, _TTT_ORD,
+                       _TTT_SL, _TTT_NA, _TTT_MAXP, root, F, tt, ctr, Wk)
 
 
 @njit(cache=True)
 def tictactoe_solve(F, tt, ctr, Wk, out):
-    return _solve_root(_ttt.play, _ttt.hash_key, _ttt.immediate_win, _ttt.nonlosing_moves,
-                       _ttt.order_scores, _ttt.move_count, _ttt.STATE_LEN, _ttt.NUM_ACTIONS,
-                       _ttt.MAX_PLIES, F, tt, ctr, Wk, out)
+    return _solve_root(_ttt.new_state, _ttt.play, _ttt.hash_key, _ttt.immediate_win,
+                       _ttt.nonlosing_moves, _ttt.order_scores, _ttt.move_count, _TTT_ORD,
+                       _TTT_SL, _TTT_NA, _TTT_MAXP, F, tt, ctr, Wk, out)
 
 
 @njit(cache=True)
 def tictactoe_solve_pv(F, tt, ctr, Wk, score, pv):
-    return _solve_pv(_ttt.play, _ttt.is_terminal, _ttt.hash_key, _ttt.immediate_win,
+    return _solve_pv(_ttt.new_state, _ttt.play, _ttt.is_terminal, _ttt.hash_key, _ttt.immediate_win,
                      _ttt.nonlosing_moves, _ttt.order_scores, _ttt.move_count, _ttt.legal_actions,
-                     _ttt.STATE_LEN, _ttt.NUM_ACTIONS, _ttt.MAX_PLIES, F, tt, ctr, Wk, score, pv)
+                     _TTT_ORD, _TTT_SL, _TTT_NA, _TTT_MAXP, F, tt, ctr, Wk, score, pv)
 
 
 @njit(cache=True)
-def connect4_ab_iterate(F, tt, ctr, Wk, max_depth, remaining, leaf_mode, n_roll, gen,
-                        all_values, vals, flags, pv, info):
-    return _ab_iterate(_c4.legal_actions, _c4.play, _c4.is_terminal, _c4.returns0, _c4.to_play,
-                       _c4.hash_key, _c4.heuristic, _c4.order_scores,
-                       _c4.immediate_win, _c4.nonlosing_moves, _c4.move_count,
-                       _c4.STATE_LEN, _c4.NUM_ACTIONS, _c4.MAX_PLIES, F, tt, ctr, Wk, max_depth,
-                       remaining, leaf_mode, n_roll, gen, all_values, vals, flags, pv, info)
+def connect4_ab_iterate(root, F, tt, ctr, Wk):
+    return _ab_iterate(_c4.new_state, _c4.legal_actions, _c4.play, _c4.is_terminal, _c4.returns0,
+                       _c4.to_play, _c4.hash_key, _c4.heuristic, _c4.order_scores,
+                       _c4.immediate_win, _c4.nonlosing_moves, _c4.move_count, _C4_ORD,
+                       _C4_SL, _C4_NA, _C4_MAXP, root, F, tt, ctr, Wk)
 
 
 @njit(cache=True)
 def connect4_solve(F, tt, ctr, Wk, out):
-    return _solve_root(_c4.play, _c4.hash_key, _c4.immediate_win, _c4.nonlosing_moves,
-                       _c4.order_scores, _c4.move_count, _c4.STATE_LEN, _c4.NUM_ACTIONS,
-                       _c4.MAX_PLIES, F, tt, ctr, Wk, out)
+    return _solve_root(_c4.new_state, _c4.play, _c4.hash_key, _c4.immediate_win,
+                       _c4.nonlosing_moves, _c4.order_scores, _c4.move_count, _C4_ORD,
+                       _C4_SL, _C4_NA, _C4_MAXP, F, tt, ctr, Wk, out)
 
 
 @njit(cache=True)
 def connect4_solve_pv(F, tt, ctr, Wk, score, pv):
-    return _solve_pv(_c4.play, _c4.is_terminal, _c4.hash_key, _c4.immediate_win,
+    return _solve_pv(_c4.new_state, _c4.play, _c4.is_terminal, _c4.hash_key, _c4.immediate_win,
                      _c4.nonlosing_moves, _c4.order_scores, _c4.move_count, _c4.legal_actions,
-                     _c4.STATE_LEN, _c4.NUM_ACTIONS, _c4.MAX_PLIES, F, tt, ctr, Wk, score, pv)
+                     _C4_ORD, _C4_SL, _C4_NA, _C4_MAXP, F, tt, ctr, Wk, score, pv)
 
 
 # name -> (ab_iterate, solve, solve_pv)

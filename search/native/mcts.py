@@ -32,6 +32,7 @@ from numba import njit
 
 from plyground.games.native import connect4 as _c4
 from plyground.games.native import tictactoe as _ttt
+from plyground.search.native.states import load_state, store_state
 
 UNSOLVED = 2
 UNVISITED_Q = 1e12   # q of an unvisited UCT child: tried before any visited one
@@ -237,12 +238,11 @@ def _propagate(path, d, tree, puct, tables):
 
 
 @njit(cache=True, inline="always")
-def _descend(play, to_play, is_terminal, returns0, tree, root, s, path, c, puct, solver, tables):
-    """Walk from the root to an unexpanded, terminal or proven node; return
-    (depth, exact?, value for the mover into that node when exact)."""
+def _descend(play, to_play, is_terminal, returns0, tree, root, path, c, puct, solver, tables):
+    """Walk from the root position to an unexpanded, terminal or proven node; return
+    (depth, exact?, value for the mover into that node when exact, that node's position)."""
     fc, nch, act, vis, wsum, q, x, prior, solved, partial = tree
-    for j in range(root.shape[0]):
-        s[j] = root[j]
+    s = root
     node = 0
     d = 0
     path[0] = 0
@@ -250,7 +250,7 @@ def _descend(play, to_play, is_terminal, returns0, tree, root, s, path, c, puct,
         k = _explore_scale(vis[node], c, puct, tables)
         node = _select_child(node, fc, nch, q, x, k)
         mover = to_play(s)
-        play(s, act[node])
+        s = play(s, act[node])
         d += 1
         path[d] = node
         if is_terminal(s):
@@ -258,26 +258,21 @@ def _descend(play, to_play, is_terminal, returns0, tree, root, s, path, c, puct,
             u = r if mover == 0 else -r
             if solver and solved[node] == UNSOLVED:
                 solved[node] = np.int8(1 if u > 0 else (-1 if u < 0 else 0))
-            return d, True, u
+            return d, True, u, s
         if solver and solved[node] != UNSOLVED:
-            return d, True, float(solved[node])
-    return d, False, 0.0
+            return d, True, float(solved[node]), s
+    return d, False, 0.0, s
 
 
 @njit(cache=True, inline="always")
-def _leaf_value(to_play, random_playout, heuristic, s, s2, value_mode, rollouts):
-    """Value of a non-terminal leaf for the player who moved into it (``s`` may be consumed)."""
+def _leaf_value(to_play, random_playout, heuristic, s, value_mode, rollouts):
+    """Value of a non-terminal leaf position ``s`` for the player who moved into it."""
     me = to_play(s)
     if value_mode == VALUE_HEURISTIC:
         return -heuristic(s)
     tot = 0.0
-    for r in range(rollouts):
-        if r + 1 < rollouts:
-            for j in range(s.shape[0]):
-                s2[j] = s[j]
-            tot += random_playout(s2)
-        else:
-            tot += random_playout(s)
+    for _ in range(rollouts):
+        tot += random_playout(s)
     v0 = tot / rollouts
     return -v0 if me == 0 else v0
 
@@ -299,9 +294,6 @@ def _run(legal_actions, play, to_play, is_terminal, returns0, random_playout, he
     fc, nch, act, vis, wsum, q, x, prior, solved, partial = tree
     cap = fc.shape[0]
     A = dummy_priors.shape[0]
-    L = root.shape[0]
-    s = np.empty_like(root)
-    s2 = np.empty_like(root)
     acts = np.empty(A, dtype=np.int64)
     isq = tables[0]
     slog = tables[1]
@@ -316,8 +308,7 @@ def _run(legal_actions, play, to_play, is_terminal, returns0, random_playout, he
             status = ROOT_SOLVED
             break
         # ---- selection (with lazy expansion)
-        for j in range(L):
-            s[j] = root[j]
+        s = root
         node = 0
         d = 0
         path[0] = 0
@@ -364,7 +355,7 @@ def _run(legal_actions, play, to_play, is_terminal, returns0, random_playout, he
                     best = i
             node = best
             mover = to_play(s)
-            play(s, act[node])
+            s = play(s, act[node])
             d += 1
             path[d] = node
             if is_terminal(s):
@@ -390,13 +381,8 @@ def _run(legal_actions, play, to_play, is_terminal, returns0, random_playout, he
                 u = -heuristic(s)
             elif value_mode == VALUE_ROLLOUT:
                 tot = 0.0
-                for r in range(rollouts):
-                    if r + 1 < rollouts:
-                        for j in range(L):
-                            s2[j] = s[j]
-                        tot += random_playout(s2)
-                    else:
-                        tot += random_playout(s)
+                for _ in range(rollouts):
+                    tot += random_playout(s)
                 u = tot / rollouts
                 if me == 0:
                     u = -u
@@ -439,7 +425,6 @@ def _select_batch(play, to_play, is_terminal, returns0, tree, meta, root, max_le
     Stops at the first collision with a pending leaf.  Returns (leaves, exact simulations, status).
     """
     fc, nch, act, vis, wsum, q, x, prior, solved, partial = tree
-    s = np.empty_like(root)
     n_leaves = 0
     n_exact = 0
     maxd = meta[META_MAXDEPTH]
@@ -449,8 +434,8 @@ def _select_batch(play, to_play, is_terminal, returns0, tree, meta, root, max_le
             status = ROOT_SOLVED
             break
         path = leaf_paths[n_leaves]
-        d, exact, u = _descend(play, to_play, is_terminal, returns0, tree, root, s, path, c, puct, solver,
-                               tables)
+        d, exact, u, s = _descend(play, to_play, is_terminal, returns0, tree, root, path, c, puct, solver,
+                                  tables)
         if d > maxd:
             maxd = d
         if exact:
@@ -465,8 +450,7 @@ def _select_batch(play, to_play, is_terminal, returns0, tree, meta, root, max_le
         pending[node] = 1
         leaf_nodes[n_leaves] = node
         leaf_depth[n_leaves] = d
-        for j in range(s.shape[0]):
-            leaf_states[n_leaves, j] = s[j]
+        store_state(leaf_states, n_leaves, s)
         # virtual loss: every node on the path looks like a loss for its chooser
         for j in range(d + 1):
             i = path[j]
@@ -479,25 +463,22 @@ def _select_batch(play, to_play, is_terminal, returns0, tree, meta, root, max_le
 
 
 @njit(cache=True)
-def _backup_batch(legal_actions, to_play, random_playout, heuristic, tree, meta, n_leaves, leaf_nodes,
+def _backup_batch(legal_actions, to_play, random_playout, heuristic, like, tree, meta, n_leaves, leaf_nodes,
                   leaf_states, leaf_paths, leaf_depth, priors, use_priors, values, value_mode, rollouts,
                   puct, vl, tables, pending):
     """Expand the selected leaves (priors given or uniform), evaluate them (values given, or
     rollouts / heuristic in numba), undo the virtual loss and back the values up."""
     A = priors.shape[1]
     acts = np.empty(A, dtype=np.int64)
-    s = np.empty(leaf_states.shape[1], dtype=np.int64)
-    s2 = np.empty_like(s)
     used = meta[META_USED]
     for b in range(n_leaves):
         node = leaf_nodes[b]
-        for j in range(s.shape[0]):
-            s[j] = leaf_states[b, j]
+        s = load_state(like, leaf_states, b)
         used = _expand(legal_actions, s, node, used, acts, tree, puct, priors[b], use_priors)
         if value_mode == VALUE_GIVEN:
             u = -values[b]
         else:
-            u = _leaf_value(to_play, random_playout, heuristic, s, s2, value_mode, rollouts)
+            u = _leaf_value(to_play, random_playout, heuristic, s, value_mode, rollouts)
         _backup(leaf_paths[b], leaf_depth[b], u, 0, vl, tree, puct, tables)
         pending[node] = 0
     meta[META_USED] = used
@@ -558,49 +539,51 @@ def seed_numba(seed):
 
 
 # ---------------------------------------------------------------- per-game cached entry wrappers
+# The root arrives as the NativeState's array and becomes a position value here.
 @njit(cache=True)
 def connect4_run(tree, meta, root, n_sims, c, puct, solver, value_mode, rollouts, tables, path, dummy):
     return _run(_c4.legal_actions, _c4.play, _c4.to_play, _c4.is_terminal, _c4.returns0, _c4.random_playout,
-                _c4.heuristic, tree, meta, root, n_sims, c, puct, solver, value_mode, rollouts, tables, path, dummy)
+                _c4.heuristic, tree, meta, _c4.as_state(root), n_sims, c, puct, solver, value_mode, rollouts,
+                tables, path, dummy)
 
 
 @njit(cache=True)
 def connect4_select(tree, meta, root, max_leaves, max_sims, c, puct, solver, tables, vl, pending,
                     leaf_nodes, leaf_states, leaf_paths, leaf_depth):
-    return _select_batch(_c4.play, _c4.to_play, _c4.is_terminal, _c4.returns0, tree, meta, root, max_leaves,
-                         max_sims, c, puct, solver, tables, vl, pending, leaf_nodes, leaf_states, leaf_paths,
-                         leaf_depth)
+    return _select_batch(_c4.play, _c4.to_play, _c4.is_terminal, _c4.returns0, tree, meta, _c4.as_state(root),
+                         max_leaves, max_sims, c, puct, solver, tables, vl, pending, leaf_nodes, leaf_states,
+                         leaf_paths, leaf_depth)
 
 
 @njit(cache=True)
 def connect4_backup(tree, meta, n_leaves, leaf_nodes, leaf_states, leaf_paths, leaf_depth, priors, use_priors,
                     values, value_mode, rollouts, puct, vl, tables, pending):
-    return _backup_batch(_c4.legal_actions, _c4.to_play, _c4.random_playout, _c4.heuristic, tree, meta, n_leaves,
-                         leaf_nodes, leaf_states, leaf_paths, leaf_depth, priors, use_priors, values, value_mode,
-                         rollouts, puct, vl, tables, pending)
+    return _backup_batch(_c4.legal_actions, _c4.to_play, _c4.random_playout, _c4.heuristic, _c4.new_state(),
+                         tree, meta, n_leaves, leaf_nodes, leaf_states, leaf_paths, leaf_depth, priors, use_priors,
+                         values, value_mode, rollouts, puct, vl, tables, pending)
 
 
 @njit(cache=True)
 def tictactoe_run(tree, meta, root, n_sims, c, puct, solver, value_mode, rollouts, tables, path, dummy):
     return _run(_ttt.legal_actions, _ttt.play, _ttt.to_play, _ttt.is_terminal, _ttt.returns0,
-                _ttt.random_playout, _ttt.heuristic, tree, meta, root, n_sims, c, puct, solver, value_mode,
-                rollouts, tables, path, dummy)
+                _ttt.random_playout, _ttt.heuristic, tree, meta, _ttt.as_state(root), n_sims, c, puct, solver,
+                value_mode, rollouts, tables, path, dummy)
 
 
 @njit(cache=True)
 def tictactoe_select(tree, meta, root, max_leaves, max_sims, c, puct, solver, tables, vl, pending,
                      leaf_nodes, leaf_states, leaf_paths, leaf_depth):
-    return _select_batch(_ttt.play, _ttt.to_play, _ttt.is_terminal, _ttt.returns0, tree, meta, root, max_leaves,
-                         max_sims, c, puct, solver, tables, vl, pending, leaf_nodes, leaf_states, leaf_paths,
-                         leaf_depth)
+    return _select_batch(_ttt.play, _ttt.to_play, _ttt.is_terminal, _ttt.returns0, tree, meta,
+                         _ttt.as_state(root), max_leaves, max_sims, c, puct, solver, tables, vl, pending,
+                         leaf_nodes, leaf_states, leaf_paths, leaf_depth)
 
 
 @njit(cache=True)
 def tictactoe_backup(tree, meta, n_leaves, leaf_nodes, leaf_states, leaf_paths, leaf_depth, priors, use_priors,
                      values, value_mode, rollouts, puct, vl, tables, pending):
-    return _backup_batch(_ttt.legal_actions, _ttt.to_play, _ttt.random_playout, _ttt.heuristic, tree, meta,
-                         n_leaves, leaf_nodes, leaf_states, leaf_paths, leaf_depth, priors, use_priors, values,
-                         value_mode, rollouts, puct, vl, tables, pending)
+    return _backup_batch(_ttt.legal_actions, _ttt.to_play, _ttt.random_playout, _ttt.heuristic,
+                         _ttt.new_state(), tree, meta, n_leaves, leaf_nodes, leaf_states, leaf_paths, leaf_depth,
+                         priors, use_priors, values, value_mode, rollouts, puct, vl, tables, pending)
 
 
 # game name -> (run, select, backup)
