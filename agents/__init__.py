@@ -19,10 +19,16 @@ from plyground.agents.basic import HumanAgent, RandomAgent
 from plyground.agents.decision import Decision
 from plyground.agents.params import AgentSpecError, Param, parse_spec
 from plyground.agents.search_agents import MCTSAgent, MinimaxAgent, OpenSpielMCTSAgent
+from plyground.agents.faulty import FaultyAgent
 
 AGENTS: dict[str, type[Agent]] = {
     cls.name: cls for cls in (RandomAgent, MinimaxAgent, MCTSAgent, OpenSpielMCTSAgent, HumanAgent)
 }
+
+from plyground.agents.llm_agents import LLM_AGENTS  # noqa: E402 - the LLM agents (llm, llm-minimax, llm-mcts)
+
+AGENTS.update({cls.name: cls for cls in LLM_AGENTS})
+AGENTS[FaultyAgent.name] = FaultyAgent  # a test agent for the arena's fault handling
 
 __all__ = ["make", "list_agents", "Agent", "Decision", "AgentSpecError", "Param", "AGENTS"]
 

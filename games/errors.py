@@ -35,3 +35,8 @@ class IllegalActionError(PlygroundError, ValueError):
         if detail:
             msg += f" ({detail})"
         super().__init__(msg)
+
+
+class InfrastructureError(PlygroundError):
+    """The environment failed, not the agent (e.g. an LLM endpoint that stays unreachable after
+    retries).  The arena retries such a game and, if it persists, records it ``aborted``, unrated."""

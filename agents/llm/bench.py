@@ -1,0 +1,133 @@
+"""Benchmarks of the LLM backends (figure 2 of issue 3, and the score-call cost behind figure 1).
+
+    python -m plyground.agents.llm.bench                 # both, bundled model, 2 threads
+    python -m plyground.agents.llm.bench score --repeats 20 --threads 2
+
+``bench_score``: one distribution over all legal connect4 moves (``score``) versus one short
+completion (``chat``, max_tokens=8) on the same prompt; both from a cold KV cache (the prompt is
+evaluated in full each time) and, for score, also warm (the previous call had the same prompt).
+Target: score <= 2x the completion.  ``bench_tree``: the score calls of one llm-minimax move
+(depth 2, k=3 per side: 1 proposer + 3 opponent + 9 value calls) with the KV cache carried from
+call to call as in play.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+from plyground.agents.llm.local import LocalBackend
+
+
+def _prompt(state: Any) -> tuple[list[dict[str, str]], list[str]]:
+    """The llm-agents prompt for ``state`` (their templates), or a representative stand-in."""
+    try:
+        from plyground.agents.llm.prompts import move_continuations, move_prompt
+        return move_prompt(state), move_continuations(state)
+    except ImportError:
+        legal = [str(a + 1) for a in state.legal_actions()]
+        return ([{"role": "system", "content": "You are playing connect four. Moves are columns 1-7."},
+                 {"role": "user", "content": f"Legal moves: {', '.join(legal)}\nBoard:\n{state}\n"
+                                             "Give the best move."}], legal)
+
+
+def _state(moves: str) -> Any:
+    from plyground import games
+    return games.play_moves(games.make("connect4"), moves)
+
+
+def bench_score(position_moves: str = "4453", repeats: int = 10, n_threads: int = 2,
+                model: str | None = None, max_tokens: int = 8, verbose: bool = True) -> dict[str, float]:
+    """Median seconds of one move distribution (score over all legal moves) vs one short chat
+    completion on the same connect4 prompt; prints both and the ratio (target <= 2)."""
+    b = LocalBackend(model, n_threads=n_threads)
+    msgs, conts = _prompt(_state(position_moves))
+    b.score(msgs, conts)                              # load + warm up
+    b.chat(msgs, max_tokens=max_tokens)
+    cold, warm, comp, ntok = [], [], [], []
+    for _ in range(repeats):
+        b.reset_kv()
+        t = time.perf_counter()
+        b.score(msgs, conts)
+        cold.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        b.score(msgs, conts)
+        warm.append(time.perf_counter() - t)
+        b.reset_kv()
+        t = time.perf_counter()
+        c = b.chat(msgs, max_tokens=max_tokens)
+        comp.append(time.perf_counter() - t)
+        ntok.append(c.stats.completion_tokens)
+    out = {"score_cold_s": statistics.median(cold), "score_warm_s": statistics.median(warm),
+           "completion_s": statistics.median(comp), "completion_tokens": statistics.median(ntok),
+           "prompt_tokens": c.stats.prompt_tokens, "moves": len(conts)}
+    out["ratio_cold"] = out["score_cold_s"] / out["completion_s"]
+    out["ratio_warm"] = out["score_warm_s"] / out["completion_s"]
+    if verbose:
+        print(f"connect4 {position_moves!r}: {len(conts)} legal moves, prompt {out['prompt_tokens']} "
+              f"tokens, {n_threads} thread(s), median of {repeats}")
+        print(f"  score (all moves, cold KV)  {out['score_cold_s'] * 1e3:8.1f} ms")
+        print(f"  score (all moves, warm KV)  {out['score_warm_s'] * 1e3:8.1f} ms")
+        print(f"  chat max_tokens={max_tokens} (cold KV) {out['completion_s'] * 1e3:8.1f} ms "
+              f"({out['completion_tokens']:.0f} tokens generated)")
+        print(f"  ratio score/completion: cold {out['ratio_cold']:.2f}x, warm {out['ratio_warm']:.2f}x "
+              "(target <= 2x)")
+    return out
+
+
+def bench_tree(position_moves: str = "4453", k: int = 3, repeats: int = 3, n_threads: int = 2,
+               model: str | None = None, verbose: bool = True) -> dict[str, float]:
+    """Seconds for the 1 + k + k*k score calls of one depth-2 llm-minimax move (proposer at the
+    root, opponent model at k children, value estimator at k*k leaves), KV cache carried along."""
+    from plyground.agents.llm.prompts import value_continuations, value_prompt
+    b = LocalBackend(model, n_threads=n_threads)
+    root = _state(position_moves)
+    b.score(*_prompt(root))                           # load + warm up
+    times, calls, decoded = [], 0, 0
+    for _ in range(repeats):
+        b.reset_kv()
+        t = time.perf_counter()
+        calls = decoded = 0
+        msgs, conts = _prompt(root)
+        s = b.score(msgs, conts)
+        calls, decoded = calls + 1, decoded + s.extra["decoded"]
+        acts = root.legal_actions()
+        top = [a for _, a in sorted(zip(s.logprobs, acts), reverse=True)[:k]]
+        for a in top:
+            child = root.clone()
+            child.apply_action(a)
+            s2 = b.score(*_prompt(child))
+            calls, decoded = calls + 1, decoded + s2.extra["decoded"]
+            replies = [r for _, r in sorted(zip(s2.logprobs, child.legal_actions()), reverse=True)[:k]]
+            for r in replies:
+                leaf = child.clone()
+                leaf.apply_action(r)
+                s3 = b.score(value_prompt(leaf), value_continuations())
+                calls, decoded = calls + 1, decoded + s3.extra["decoded"]
+        times.append(time.perf_counter() - t)
+    out = {"move_s": statistics.median(times), "calls": calls, "decoded_tokens": decoded}
+    if verbose:
+        print(f"llm-minimax-like tree, depth 2, k={k}: {calls} score calls, {decoded} tokens decoded, "
+              f"median {out['move_s']:.3f} s per move ({n_threads} thread(s), {repeats} repeats)")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m plyground.agents.llm.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("which", nargs="?", default="all", choices=("all", "score", "tree"))
+    ap.add_argument("--position", default="4453", help="connect4 moves from the start (columns 1-7)")
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", default=None, help="a GGUF path (default: bundled SmolLM2-135M)")
+    a = ap.parse_args(argv)
+    if a.which in ("all", "score"):
+        bench_score(a.position, a.repeats, a.threads, a.model)
+    if a.which in ("all", "tree"):
+        bench_tree(a.position, 3, max(1, a.repeats // 3), a.threads, a.model)
+
+
+if __name__ == "__main__":
+    main()
