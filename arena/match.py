@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from plyground.games.errors import PlygroundError
+from plyground.games.errors import InfrastructureError, PlygroundError
 
 # Termination reasons
 NORMAL = "normal"
 ILLEGAL = "illegal_move"
 ERROR = "agent_error"
 TIMEOUT = "timeout"
+MAX_PLIES = "max_plies"
+ABORTED = "aborted"
 
 
 @dataclass
@@ -39,6 +43,8 @@ class GameResult:
     detail: str = ""
     started: float = 0.0
     ended: float = 0.0
+    plies: int = 0
+    broken_seats: list[int] = field(default_factory=list)
 
     def move_text(self) -> str:
         return " ".join(m.text for m in self.moves)
@@ -50,12 +56,63 @@ def _forfeit_returns(n: int, loser: int) -> list[float]:
     return [-1.0 if p == loser else 0.0 for p in range(n)]
 
 
-def play_game(game, agents: Sequence, seed: int | None = None, move_time: float | None = None,
-              max_plies: int | None = None) -> GameResult:
-    """Play ``agents`` (one per seat, seat 0 moves first) to the end.
+class MoveInterrupted(BaseException):
+    """Raised inside an agent's ``act`` by the hard move deadline (a BaseException, so an agent's
+    ``except Exception`` cannot swallow it)."""
 
-    An agent that raises, overruns ``move_time`` (checked after the move: the agent is told the
-    limit as its clock) or returns an illegal action forfeits; its opponent gets +1, it gets -1.
+
+class _Alarm:
+    """A per-move hard deadline through SIGALRM: interrupts Python code, sleeps and blocking I/O.
+
+    Only usable in the main thread of a process (elsewhere it is a no-op and the caller must rely
+    on an outside watchdog).  Native code that never returns to the interpreter is not interrupted;
+    the arena's runner kills such a worker from outside (see plyground.arena.runner).
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = (enabled and hasattr(signal, "setitimer")
+                        and threading.current_thread() is threading.main_thread())
+        self.armed = False
+        self._old = None
+
+    def _handler(self, signum, frame):  # noqa: ANN001
+        if self.armed:
+            self.armed = False
+            raise MoveInterrupted()
+
+    def __enter__(self) -> "_Alarm":
+        if self.enabled:
+            self._old = signal.signal(signal.SIGALRM, self._handler)
+        return self
+
+    def arm(self, seconds: float) -> None:
+        if self.enabled:
+            self.armed = True
+            signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+
+    def disarm(self) -> None:
+        if self.enabled:
+            self.armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.disarm()
+            signal.signal(signal.SIGALRM, self._old if self._old is not None else signal.SIG_DFL)
+
+
+def play_game(game, agents: Sequence, seed: int | None = None, move_time: float | None = None,
+              max_plies: int | None = None, opening: Sequence[int] = (), grace: float | None = None,
+              on_move: Callable[[int, int], None] | None = None) -> GameResult:
+    """Play ``agents`` (one per seat, seat 0 moves first) to the end, after the ``opening`` actions.
+
+    An agent that raises, overruns ``move_time`` (the agent is told the limit as its clock) or
+    returns an illegal action forfeits; its opponent gets +1, it gets -1.  With ``grace`` set, an
+    agent still thinking ``move_time + grace`` seconds into its move is interrupted (SIGALRM, main
+    thread only) and forfeits on time; its seat is listed in ``result.broken_seats``.
+    ``on_move(ply, seat)`` is called before each agent move (a progress hook).
+    An ``InfrastructureError`` from an agent is not the agent's fault: it propagates to the caller.
+    ``max_plies`` counts opening plies too; reaching it ends the game as a draw (``max_plies``).
     """
     state = game.new_initial_state()
     n = game.num_players()
@@ -66,48 +123,78 @@ def play_game(game, agents: Sequence, seed: int | None = None, move_time: float 
     result = GameResult(game=game.name, players=[a.spec for a in agents], returns=[0.0] * n,
                         termination=NORMAL, seed=seed, started=time.time())
     ply = 0
-    while not state.is_terminal():
-        if max_plies is not None and ply >= max_plies:
-            result.termination, result.detail = "max_plies", f"stopped after {max_plies} plies"
-            break
-        if hasattr(state, "is_chance_node") and state.is_chance_node():
-            import random
-            rng = random.Random(None if seed is None else seed * 104729 + ply)
-            outcomes = state.chance_outcomes()
-            action = rng.choices([a for a, _ in outcomes], weights=[p for _, p in outcomes])[0]
-            result.moves.append(MoveRecord(ply, -1, int(action), state.action_to_string(action), 0.0, {}))
-            state.apply_action(action)
-            ply += 1
-            continue
+    for action in opening:
         player = state.current_player()
-        agent = agents[player]
-        t = time.perf_counter()
-        try:
-            decision = agent.act(state.clone(), clock=move_time)
-        except Exception as exc:  # noqa: BLE001 - a broken agent forfeits, it never stops the match
-            result.termination = ERROR
-            result.detail = f"seat {player} ({agent.spec}) raised {type(exc).__name__}: {exc}"
-            result.returns = _forfeit_returns(n, player)
-            result.moves.append(MoveRecord(ply, player, -1, "", time.perf_counter() - t,
-                                           {"error": traceback.format_exc(limit=5)}))
-            break
-        elapsed = time.perf_counter() - t
         legal = state.legal_actions()
-        if decision.action not in legal:
-            result.termination = ILLEGAL
-            result.detail = f"seat {player} ({agent.spec}) played {decision.action!r}; legal: {legal}"
-            result.returns = _forfeit_returns(n, player)
-            break
-        if move_time is not None and elapsed > move_time:
-            result.termination = TIMEOUT
-            result.detail = f"seat {player} ({agent.spec}) took {elapsed:.3f}s > {move_time}s"
-            result.returns = _forfeit_returns(n, player)
-            break
-        text = state.action_to_string(decision.action)
-        result.moves.append(MoveRecord(ply, player, int(decision.action), text, elapsed, decision.to_json()))
-        state.apply_action(decision.action)
+        if action not in legal:
+            raise PlygroundError(f"opening action {action!r} at ply {ply} is illegal in {game.name}; legal: {legal}")
+        result.moves.append(MoveRecord(ply, int(player), int(action), state.action_to_string(action), 0.0,
+                                       {"opening": True}))
+        state.apply_action(action)
         ply += 1
+    hard = move_time is not None and grace is not None
+    with _Alarm(hard) as alarm:
+        while not state.is_terminal():
+            if max_plies is not None and ply >= max_plies:
+                result.termination, result.detail = MAX_PLIES, f"stopped after {max_plies} plies"
+                break
+            if hasattr(state, "is_chance_node") and state.is_chance_node():
+                import random
+                rng = random.Random(None if seed is None else seed * 104729 + ply)
+                outcomes = state.chance_outcomes()
+                action = rng.choices([a for a, _ in outcomes], weights=[p for _, p in outcomes])[0]
+                result.moves.append(MoveRecord(ply, -1, int(action), state.action_to_string(action), 0.0, {}))
+                state.apply_action(action)
+                ply += 1
+                continue
+            player = state.current_player()
+            agent = agents[player]
+            if on_move is not None:
+                on_move(ply, player)
+            t = time.perf_counter()
+            try:
+                if hard:
+                    alarm.arm(move_time + grace)
+                decision = agent.act(state.clone(), clock=move_time)
+                alarm.disarm()
+            except MoveInterrupted:
+                alarm.disarm()
+                elapsed = time.perf_counter() - t
+                result.termination = TIMEOUT
+                result.detail = (f"seat {player} ({agent.spec}) was still thinking after {elapsed:.3f}s "
+                                 f"(limit {move_time}s + grace {grace}s) and was interrupted")
+                result.returns = _forfeit_returns(n, player)
+                result.broken_seats.append(player)
+                break
+            except InfrastructureError:
+                alarm.disarm()
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broken agent forfeits, it never stops the match
+                alarm.disarm()
+                result.termination = ERROR
+                tb = traceback.format_exc(limit=-3).strip().splitlines()
+                result.detail = (f"seat {player} ({agent.spec}) raised {type(exc).__name__}: {exc}\n"
+                                 + "\n".join(tb[-6:]))
+                result.returns = _forfeit_returns(n, player)
+                break
+            elapsed = time.perf_counter() - t
+            legal = state.legal_actions()
+            if decision.action not in legal:
+                result.termination = ILLEGAL
+                result.detail = f"seat {player} ({agent.spec}) played {decision.action!r}; legal: {legal}"
+                result.returns = _forfeit_returns(n, player)
+                break
+            if move_time is not None and elapsed > move_time:
+                result.termination = TIMEOUT
+                result.detail = f"seat {player} ({agent.spec}) took {elapsed:.3f}s > {move_time}s"
+                result.returns = _forfeit_returns(n, player)
+                break
+            text = state.action_to_string(decision.action)
+            result.moves.append(MoveRecord(ply, player, int(decision.action), text, elapsed, decision.to_json()))
+            state.apply_action(decision.action)
+            ply += 1
     if result.termination == NORMAL:
         result.returns = [float(r) for r in state.returns()]
+    result.plies = ply
     result.ended = time.time()
     return result

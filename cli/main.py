@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_cmd_bench)
 
+    q = sub.add_parser("arena", help="recorded tournaments, ratings, export and import of results",
+                       description="Run tournaments recorded in SQLite, rate the players, export and import games.",
+                       epilog="Run 'plyground arena COMMAND --help' for a command's options.")
+    arena_sub = q.add_subparsers(dest="arena_command", metavar="COMMAND", required=True)
+    from plyground.cli import arena_io, arena_ratings, arena_run
+    for module in (arena_run, arena_ratings, arena_io):
+        module.add_parsers(arena_sub, sub)
+
     q = sub.add_parser("games", help="list the game names 'make' accepts")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_cmd_games)

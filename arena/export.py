@@ -1,0 +1,197 @@
+"""Recorded games out of the record: JSON lines for every game, PGN for chess and results-only PGN
+for the rest (what rating tools such as Ordo and BayesElo read).
+
+>>> result_token([1.0, -1.0], white_seat=0), result_token([1.0, -1.0], white_seat=1), result_token([0.0, 0.0], 0)
+('1-0', '0-1', '1/2-1/2')
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+from plyground.arena.pgn import format_game
+from plyground.games.errors import PlygroundError
+
+__all__ = ["CHESS_GAMES", "is_chess", "first_mover_seat", "result_token", "open_record", "check_tournament",
+           "player_rows", "game_to_json", "iter_game_dicts", "export_jsonl", "game_to_pgn", "export_pgn",
+           "ExportSummary", "PGN_TERMINATION"]
+
+CHESS_GAMES = ("openspiel:chess", "pettingzoo:classic/chess_v6")
+
+# plyground's termination reasons -> the PGN standard's Termination tag values.
+PGN_TERMINATION = {
+    "normal": "normal",
+    "timeout": "time forfeit",
+    "illegal_move": "rules infraction",
+    "agent_error": "abandoned",
+    "max_plies": "adjudication",
+    "aborted": "unterminated",
+    "pgn": "normal",
+}
+
+
+def is_chess(game_name: str) -> bool:
+    """True for the chess games whose moves are written as SAN in a full PGN."""
+    return game_name in CHESS_GAMES
+
+
+@functools.lru_cache(maxsize=64)
+def _initial_player(game_name: str) -> int:
+    from plyground import games
+    try:
+        p = games.make(game_name).new_initial_state().current_player()
+    except Exception:  # noqa: BLE001 - a game this install cannot build: assume seat 0 starts
+        return 0
+    return p if p >= 0 else 0
+
+
+def first_mover_seat(game_name: str, moves: list[dict] | None = None) -> int:
+    """The seat that makes the first (non-chance) move: White in PGN.  From the recorded moves if
+    any, else from the game's initial state (OpenSpiel chess: seat 1 is White)."""
+    for m in moves or ():
+        if m.get("player") is not None and m["player"] >= 0:
+            return int(m["player"])
+    return _initial_player(game_name)
+
+
+def result_token(returns: list[float], white_seat: int) -> str:
+    """The PGN result of a two-player game from its per-seat returns."""
+    w, b = returns[white_seat], returns[1 - white_seat]
+    return "1-0" if w > b else "0-1" if w < b else "1/2-1/2"
+
+
+def open_record(path: str | Path):
+    """The record at ``path``, which must exist (reading never creates an empty database)."""
+    from plyground.arena.record import Record
+    p = Path(path)
+    if str(path) != ":memory:" and not p.is_file():
+        raise PlygroundError(f"no arena record at {str(p)!r}: the file does not exist "
+                             "(create one with 'plyground arena run CONFIG.toml --db FILE' or 'arena import-pgn')")
+    return Record(p)
+
+
+def check_tournament(record, tournament: str | None) -> None:
+    """Raise a clear error if ``tournament`` is given and not in the record."""
+    if tournament is None:
+        return
+    known = [r["id"] for r in record.db.query("SELECT id FROM tournaments ORDER BY created, id")]
+    if tournament not in known:
+        shown = ", ".join(known[:10]) + (f", ... ({len(known)} in all)" if len(known) > 10 else "")
+        raise PlygroundError(f"unknown tournament {tournament!r}; the record has: {shown or 'no tournaments'}")
+
+
+def player_rows(record) -> dict[str, dict]:
+    """Player id -> the players row (config decoded)."""
+    out = {}
+    for r in record.db.query("SELECT * FROM players"):
+        r["config"] = json.loads(r["config"]) if r.get("config") else None
+        out[r["id"]] = r
+    return out
+
+
+def _tournament_names(record) -> dict[str, str]:
+    return {r["id"]: r["name"] or r["id"] for r in record.db.query("SELECT id, name FROM tournaments")}
+
+
+def game_to_json(row: dict, moves: list[dict], players: dict[str, dict]) -> dict[str, Any]:
+    """One game as a JSON-ready dict: the games columns, players by seat (id, name, spec) and
+    every move (ply, player, action, text, think_time, decision)."""
+    seats = []
+    for seat, pid in enumerate(row["players"]):
+        p = players.get(pid, {})
+        seats.append({"seat": seat, "id": pid, "name": p.get("name", pid), "spec": p.get("spec")})
+    out = {k: row.get(k) for k in ("id", "tournament", "round", "pair", "game")}
+    out["players"] = seats
+    for k in ("returns", "termination", "detail", "rated", "seed", "opening", "plies", "started", "ended"):
+        out[k] = row.get(k)
+    out["moves"] = [{k: m.get(k) for k in ("ply", "player", "action", "text", "think_time", "decision")}
+                    for m in moves]
+    return out
+
+
+def iter_game_dicts(record, tournament: str | None = None) -> Iterator[dict[str, Any]]:
+    """``game_to_json`` of every recorded game (of one tournament if given), in the order they ended."""
+    check_tournament(record, tournament)
+    players = player_rows(record)
+    for row in record.games(tournament):
+        yield game_to_json(row, record.moves(row["id"]), players)
+
+
+def export_jsonl(record, out: TextIO, tournament: str | None = None) -> int:
+    """Write one JSON object a line per game; returns the number of games written."""
+    n = 0
+    for d in iter_game_dicts(record, tournament):
+        out.write(json.dumps(d, sort_keys=False, default=str) + "\n")
+        n += 1
+    return n
+
+
+def _pgn_date(iso: str | None) -> str:
+    if not iso or len(iso) < 10:
+        return "????.??.??"
+    return iso[:10].replace("-", ".")
+
+
+def game_to_pgn(row: dict, moves: list[dict], players: dict[str, dict], event: str = "?") -> str:
+    """One two-player game as PGN: the moves in SAN for chess, only the result for other games.
+
+    White is the seat that moves first; an unrated game's result is ``*``."""
+    if len(row["players"]) != 2:
+        raise PlygroundError(f"game {row['id']} has {len(row['players'])} players; PGN holds two-player games only")
+    chess = is_chess(row["game"])
+    white = first_mover_seat(row["game"], moves)
+    names = [players.get(pid, {}).get("name") or pid for pid in row["players"]]
+    specs = [players.get(pid, {}).get("spec") or "" for pid in row["players"]]
+    rated = row.get("rated", 1)
+    result = result_token(row["returns"], white) if rated else "*"
+    played = [m for m in moves if m.get("action") is not None and m["action"] >= 0 and m.get("player", 0) >= 0]
+    tags: dict[str, Any] = {
+        "Event": event,
+        "Site": "plyground",
+        "Date": _pgn_date(row.get("started")),
+        "Round": "?" if row.get("round") is None else row["round"],
+        "White": names[white],
+        "Black": names[1 - white],
+        "Result": result,
+        "WhiteSpec": specs[white],
+        "BlackSpec": specs[1 - white],
+        "GameId": row["id"],
+        "Termination": PGN_TERMINATION.get(row.get("termination"), "unterminated"),
+        "PlyCount": len(played),
+    }
+    if not chess:
+        tags["Game"] = row["game"]
+    comment = None
+    if row.get("termination") not in ("normal", "pgn") or row.get("detail"):
+        comment = f"{row.get('termination')}: {row.get('detail') or ''}".strip().rstrip(":")
+    sans = [m["text"] for m in played] if chess else []
+    if chess and any(not s for s in sans):
+        raise PlygroundError(f"game {row['id']} has a move without its text; cannot write SAN")
+    return format_game(tags, sans, result, comment=comment)
+
+
+@dataclass
+class ExportSummary:
+    """How many games were written and which were left out (with why)."""
+
+    written: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def export_pgn(record, out: TextIO, tournament: str | None = None) -> ExportSummary:
+    """Write every two-player game as PGN (games of more players are skipped and listed)."""
+    check_tournament(record, tournament)
+    players = player_rows(record)
+    events = _tournament_names(record)
+    summary = ExportSummary()
+    for row in record.games(tournament):
+        if len(row["players"]) != 2:
+            summary.skipped.append(f"{row['id']}: {len(row['players'])} players (PGN holds two-player games)")
+            continue
+        out.write(game_to_pgn(row, record.moves(row["id"]), players, events.get(row["tournament"], "?")))
+        summary.written += 1
+    return summary
