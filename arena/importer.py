@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from plyground.arena.pgn import PGNGame, parse_pgn
-from plyground.games.errors import PlygroundError
+from plyground.arena.pgn import PGNGame, load_pgn
 
 __all__ = ["import_pgn", "ImportSummary", "pgn_tournament_id", "san_to_actions"]
 
@@ -98,14 +97,7 @@ def import_pgn(path: str | Path, record, notify: Callable[[str], None] | None = 
     from plyground.arena.record import now_iso
 
     p = Path(path)
-    if not p.is_file():
-        raise PlygroundError(f"no PGN file at {str(p)!r}")
-    data = p.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    games = parse_pgn(text, source=str(p))
+    data, games = load_pgn(p)
     tid = pgn_tournament_id(data)
     summary = ImportSummary(tournament=tid)
 

@@ -275,7 +275,10 @@ def build_leaderboard(source: Any, *, tournament: str | None = None, anchor: str
     fit = fit_bradley_terry(games, players=players, first_move_advantage=first_move_advantage, anchor=anchor)
     boot = None
     if bootstrap > 0:
-        boot = bootstrap_ratings(games, fit, n=bootstrap, seed=seed, progress=progress)
+        # resample in a fixed order (by game id where known), so the intervals depend only on the
+        # seed and the results, not on the order in which parallel workers happened to finish games
+        ordered = sorted(games, key=lambda g: (g.id is None, str(g.id)))
+        boot = bootstrap_ratings(ordered, fit, n=bootstrap, seed=seed, progress=progress)
         low, high = boot.low, boot.high
         ci_method = f"bootstrap ({bootstrap} resamples of the games, seed {seed})"
     else:

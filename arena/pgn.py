@@ -233,6 +233,11 @@ def parse_pgn(text: str, source: str = "<pgn>") -> list[PGNGame]:
 
 def read_pgn(path: str | Path) -> list[PGNGame]:
     """Every game of a PGN file (UTF-8, or Latin-1 if it is not valid UTF-8)."""
+    return load_pgn(path)[1]
+
+
+def load_pgn(path: str | Path) -> tuple[bytes, list[PGNGame]]:
+    """The file's bytes (importers hash them) and its games."""
     p = Path(path)
     if not p.is_file():
         raise PlygroundError(f"no PGN file at {str(p)!r}")
@@ -241,7 +246,7 @@ def read_pgn(path: str | Path) -> list[PGNGame]:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
-    return parse_pgn(text, source=str(p))
+    return data, parse_pgn(text, source=str(p))
 
 
 # ---------------------------------------------------------------------------------------- writing

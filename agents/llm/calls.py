@@ -303,3 +303,20 @@ def _sampling(max_tokens: int, temperature: float, seed: int | None,
         stop = [stop]
     return {"max_tokens": int(max_tokens), "temperature": float(temperature),
             "seed": None if seed is None else int(seed), "stop": list(stop) if stop else None}
+
+
+class InProcessBackend(ManagedBackend):
+    """A backend whose model runs in this process (llama.cpp, transformers): chat is the chat
+    template rendered by ``self.shared.render`` and then plain generation by ``self._generate``."""
+
+    shared: Any
+
+    def _generate(self, text: str, stats: CallStats, timeout: float, **params: Any) -> str:
+        raise NotImplementedError
+
+    def _chat(self, messages: list[dict[str, str]], stats: CallStats, timeout: float,
+              **params: Any) -> str:
+        return self._generate(self.shared.render(messages), stats, timeout, **params)
+
+    def _complete(self, prompt: str, stats: CallStats, timeout: float, **params: Any) -> str:
+        return self._generate(prompt, stats, timeout, **params)

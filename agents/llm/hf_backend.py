@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from plyground.agents.llm.backend import CallStats
-from plyground.agents.llm.calls import CallPolicy, FatalCallError, ManagedBackend, TransientError
+from plyground.agents.llm.calls import CallPolicy, FatalCallError, InProcessBackend, TransientError
 
 _MODELS: dict[tuple, "_HFModel"] = {}
 _MODELS_LOCK = threading.Lock()
@@ -77,7 +77,7 @@ def _shared(path: str, dtype: str, device: str) -> _HFModel:
         return m
 
 
-class TransformersBackend(ManagedBackend):
+class TransformersBackend(InProcessBackend):
     """``TransformersBackend(model="/path/to/hf_dir", dtype="float32", device="cpu", n_threads=1)``."""
 
     name = "transformers"
@@ -152,13 +152,6 @@ class TransformersBackend(ManagedBackend):
         stats.prompt_tokens = len(ids)
         stats.completion_tokens = len(new)
         return reply
-
-    def _chat(self, messages: list[dict[str, str]], stats: CallStats, timeout: float,
-              **params: Any) -> str:
-        return self._generate(self.shared.render(messages), stats, timeout, **params)
-
-    def _complete(self, prompt: str, stats: CallStats, timeout: float, **params: Any) -> str:
-        return self._generate(prompt, stats, timeout, **params)
 
     # ---- scoring -----------------------------------------------------------------------------
     def _score(self, prompt: str | list[dict[str, str]], continuations: list[str],

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from plyground.agents.llm.backend import CallStats
-from plyground.agents.llm.calls import CallPolicy, FatalCallError, ManagedBackend, TransientError
+from plyground.agents.llm.calls import CallPolicy, FatalCallError, InProcessBackend, TransientError
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -194,7 +194,7 @@ def _logsumexp(x: np.ndarray) -> float:
     return mx + float(np.log(np.exp(x64 - mx).sum()))
 
 
-class LocalBackend(ManagedBackend):
+class LocalBackend(InProcessBackend):
     """llama.cpp on a GGUF file: ``LocalBackend(model=None, n_threads=1, n_ctx=2048, cache=None)``.
 
     >>> b = LocalBackend()                                    # bundled SmolLM2-135M-Instruct
@@ -278,13 +278,6 @@ class LocalBackend(ManagedBackend):
         stats.prompt_tokens = int(usage.get("prompt_tokens", len(tokens)))
         stats.completion_tokens = int(usage.get("completion_tokens", 0))
         return r["choices"][0]["text"]
-
-    def _chat(self, messages: list[dict[str, str]], stats: CallStats, timeout: float,
-              **params: Any) -> str:
-        return self._generate(self.shared.render(messages), stats, timeout, **params)
-
-    def _complete(self, prompt: str, stats: CallStats, timeout: float, **params: Any) -> str:
-        return self._generate(prompt, stats, timeout, **params)
 
     # ---- scoring -----------------------------------------------------------------------------
     def _score(self, prompt: str | list[dict[str, str]], continuations: list[str],
