@@ -30,10 +30,10 @@ class Decision:
         return d
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), sort_keys=True, default=_jsonable)
+        return json.dumps(self.to_json(), sort_keys=True, default=jsonable)
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """numpy scalars and arrays to plain JSON types; anything else as its string."""
     if hasattr(obj, "item") and getattr(obj, "shape", None) == ():
         return obj.item()

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import sqlite_utils
 
+from plyground.agents.decision import jsonable
 from plyground.games.errors import PlygroundError
 
 GAME_COLUMNS = ("id", "tournament", "round", "pair", "game", "players", "returns", "termination", "detail",
@@ -73,16 +74,8 @@ def dumps_json(value: Any) -> str:
     return value if isinstance(value, str) else _ENCODER.encode(value)
 
 
-def _jsonable(obj: Any) -> Any:
-    if hasattr(obj, "item") and getattr(obj, "shape", None) == ():
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    return str(obj)
-
-
-# the same text as json.dumps(value, sort_keys=True, default=_jsonable), without building an encoder per call
-_ENCODER = json.JSONEncoder(sort_keys=True, default=_jsonable)
+# the same text as Decision.dumps (json.dumps(value, sort_keys=True, default=jsonable)), without building an encoder per call
+_ENCODER = json.JSONEncoder(sort_keys=True, default=jsonable)
 
 
 _TERMINATION_SET = frozenset(TERMINATIONS)
