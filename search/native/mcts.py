@@ -346,14 +346,7 @@ def _run(legal_actions, play, to_play, is_terminal, returns0, random_playout, he
                 k = c * (sq[nv] if nv < TABLE_SIZE else math.sqrt(nv))
             else:
                 k = c * (slog[nv] if nv < TABLE_SIZE else math.sqrt(math.log(nv)))
-            best = f
-            bs = q[f] + k * x[f]
-            for i in range(f + 1, f + nch[node]):
-                sc = q[i] + k * x[i]
-                if sc > bs:
-                    bs = sc
-                    best = i
-            node = best
+            node = _select_child(node, fc, nch, q, x, k)
             mover = to_play(s)
             s = play(s, act[node])
             d += 1
