@@ -64,7 +64,11 @@ def _read_db(path: str | Path, tournament: str | None) -> tuple[list[dict], dict
             raise RatingError(f"{str(path)!r} is not an arena record (it has no games/players tables)")
         names = {r[0]: r[1] for r in conn.execute("SELECT id, name FROM players")}
         tids = [r[0] for r in conn.execute("SELECT DISTINCT tournament FROM games ORDER BY tournament")]
-        sql = "SELECT id, tournament, pair, players, returns, rated, termination FROM games"
+        # the seat that made the game's first (non-chance) move, from the moves' primary key
+        sql = ("SELECT id, tournament, pair, players, returns, rated, termination, game, "
+               "(SELECT player FROM moves m WHERE m.game = games.id AND m.player >= 0 "
+               "ORDER BY m.ply LIMIT 1) FROM games") if "moves" in tables else \
+            "SELECT id, tournament, pair, players, returns, rated, termination, game, NULL FROM games"
         args: list[Any] = []
         if tournament is not None:
             if tournament not in tids:
@@ -74,9 +78,10 @@ def _read_db(path: str | Path, tournament: str | None) -> tuple[list[dict], dict
             args.append(tournament)
         sql += " ORDER BY ended, id"
         rows = []
-        for gid, tid, pair, players, returns, rated, term in conn.execute(sql, args):
+        for gid, tid, pair, players, returns, rated, term, game, first in conn.execute(sql, args):
             rows.append({"id": gid, "tournament": tid, "pair": pair, "players": json.loads(players or "null"),
-                         "returns": json.loads(returns or "null"), "rated": rated, "termination": term})
+                         "returns": json.loads(returns or "null"), "rated": rated, "termination": term,
+                         "game": game, "first_seat": first})
         return rows, names, tids
     finally:
         conn.close()
@@ -88,14 +93,32 @@ def _display_names(names: dict[str, str]) -> dict[str, str]:
     return {pid: (n if count[n] == 1 else f"{n} [{pid[:6]}]") for pid, n in names.items()}
 
 
+def _first_seat(row: dict, cache: dict[str, int]) -> int:
+    """The seat that moved first in a game row: its recorded first move (``first_seat``), else the
+    first player of its game's initial state (seat 0 when neither is known)."""
+    seat = row.get("first_seat")
+    if seat is not None:
+        return int(seat)
+    name = row.get("game")
+    if not name:
+        return 0
+    if name not in cache:
+        from plyground.arena.export import first_mover_seat
+        cache[name] = first_mover_seat(name)
+    return cache[name]
+
+
 def games_from_rows(rows: Iterable[dict], names: dict[str, str] | None = None,
                     tournament: str | None = None) -> LoadedGames:
-    """Rated two-player games from game rows (record.games() dicts: ``players`` and ``returns`` decoded)."""
+    """Rated two-player games from game rows (record.games() dicts: ``players`` and ``returns``
+    decoded).  Each RatedGame lists first the player who moved first (``first_seat`` of the row,
+    else the game's first player), so the first-move advantage is White's in chess whatever the seat."""
     rows = list(rows)
     used = {p for r in rows for p in (r.get("players") or [])}
     disp = _display_names({pid: n for pid, n in (names or {}).items() if pid in used})
     out = LoadedGames([])
     seen_t: dict[str, None] = {}
+    first_cache: dict[str, int] = {}
     for r in rows:
         if tournament is not None and r.get("tournament") != tournament:
             continue
@@ -113,7 +136,10 @@ def games_from_rows(rows: Iterable[dict], names: dict[str, str] | None = None,
             continue
         a, b = (disp.get(p, p) for p in players)
         pair = None if r.get("pair") is None else f"{r.get('tournament')}:{r['pair']}"
-        out.games.append(RatedGame(a, b, score_from_returns(returns), r.get("id"), pair))
+        score = score_from_returns(returns)
+        if _first_seat(r, first_cache) == 1:  # e.g. OpenSpiel chess: seat 1 is White and moves first
+            a, b, score = b, a, 1.0 - score
+        out.games.append(RatedGame(a, b, score, r.get("id"), pair))
     out.tournaments = list(seen_t)
     return out
 
@@ -129,7 +155,13 @@ def load_games(source: Any, tournament: str | None = None) -> LoadedGames:
             if tournament not in known:
                 raise RatingError(f"unknown tournament {tournament!r}; tournaments with games: "
                                   f"{', '.join(known) or '(none)'}")
-        return games_from_rows(source.games(tournament), source.player_names(), tournament)
+        rows = source.games(tournament)
+        firsts = dict(source.db.conn.execute(
+            "SELECT game, player FROM moves m WHERE m.player >= 0 AND m.ply = "
+            "(SELECT MIN(ply) FROM moves x WHERE x.game = m.game AND x.player >= 0)"))
+        for r in rows:
+            r.setdefault("first_seat", firsts.get(r["id"]))
+        return games_from_rows(rows, source.player_names(), tournament)
     items = list(source)
     if all(isinstance(g, RatedGame) for g in items):
         return LoadedGames(items)

@@ -82,7 +82,8 @@ def _common(q: argparse.ArgumentParser) -> None:
                    help="bootstrap resamples for the 95%% intervals (default 200; 0 = normal approximation)")
     q.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     q.add_argument("--first-move-advantage", action="store_true",
-                   help="also fit an Elo bonus for the player who moves first")
+                   help="also fit an Elo bonus for the player who moves first (the seat of each game's "
+                        "first recorded move, e.g. White in chess)")
 
 
 class _LazyProgress:
@@ -253,13 +254,14 @@ def _play(args: argparse.Namespace, test) -> int:
         # incremental: only the rows recorded since the last call are read (the callback runs
         # after every game, so re-reading the whole tournament would make a long match quadratic)
         cur = rec.db.conn.execute(
-            "SELECT rowid, id, tournament, pair, players, returns, rated, termination FROM games "
+            "SELECT rowid, id, tournament, pair, players, returns, rated, termination, game FROM games "
             "WHERE tournament = ? AND rowid > ? ORDER BY rowid", (tid, seen["rowid"]))
         rows = []
-        for rowid, gid, t, pair, players, returns, rated, term in cur.fetchall():
+        for rowid, gid, t, pair, players, returns, rated, term, game in cur.fetchall():
             seen["rowid"] = max(seen["rowid"], rowid)
             rows.append({"id": gid, "tournament": t, "pair": pair, "players": json.loads(players),
-                         "returns": json.loads(returns), "rated": rated, "termination": term})
+                         "returns": json.loads(returns), "rated": rated, "termination": term,
+                         "game": game})
         if rows:
             games.extend(games_from_rows(rows, rec.player_names()).games)
         return _sprt_state(games, a, b, test)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 import pytest
@@ -261,3 +262,33 @@ def test_bootstrap_marks_interval_ends_a_resample_cannot_pin_down():
     board = build_leaderboard(games, bootstrap=200)
     assert {r.player: r.note for r in board.rows}["weak"] == "CI open below"
     assert all(r.note == "" for r in board.rows if r.player != "weak")
+
+
+def test_first_mover_is_the_seat_of_the_first_move_not_seat_0(tmp_path):
+    # OpenSpiel chess: seat 1 is White and moves first (pyspiel is the truth here).  White wins 3
+    # games in 4 whoever plays it; the advantage must come out for White, not for seat 0.
+    import pyspiel
+    from plyground.arena.record import Record
+    white = pyspiel.load_game("chess").new_initial_state().current_player()
+    assert white == 1
+    rec = Record(tmp_path / "c.db")
+    ids = {n: rec.upsert_player(n, n, {"name": n}) for n in ("p", "q")}
+    rec.upsert_tournament("t", "t", "openspiel:chess", "round-robin", 0, {})
+    for k in range(40):
+        seats = [ids["p"], ids["q"]] if k % 2 == 0 else [ids["q"], ids["p"]]
+        ret = [-1.0, 1.0] if (k // 2) % 4 != 3 else [1.0, -1.0]  # White (seat 1) wins 3 of 4
+        moves = [] if k % 3 == 0 else [{"ply": 0, "player": white, "action": 1, "text": "e4",
+                                         "think_time": 0.0, "decision": {}}]
+        rec.insert_game({"id": f"t-r000-g{k:04d}", "tournament": "t", "pair": k // 2,
+                         "game": "openspiel:chess", "players": seats, "returns": ret,
+                         "termination": "normal", "ended": f"2024-01-01T00:00:{k:02d}"}, moves)
+    for source in (rec, str(tmp_path / "c.db")):
+        loaded = load_games(source)
+        by_id = {g.id: g for g in loaded.games}
+        # game 0: p in seat 0 (Black), q in seat 1 (White) won -> q listed first with score 1
+        assert by_id["t-r000-g0000"] == RatedGame("q", "p", 1.0, "t-r000-g0000", "t:0")
+        assert statistics.fmean(g.score for g in loaded.games) == 0.75
+        board = build_leaderboard(source, bootstrap=0, first_move_advantage=True)
+        h = board.first_move_advantage[0]
+        assert abs(h - 400 * math.log10(3)) < 1.0  # 3:1 odds for the first mover
+    rec.close()
