@@ -1,7 +1,7 @@
 """Figure 1: arena throughput on fast agents (random vs random, connect4) with 1 and 2 workers, and the
 parent's recording overhead per game.
 
-    python -m plyground.arena.bench [--games 2000] [--workers 1,2] [--json]
+    python -m plyground.arena.bench [--games 2000] [--workers 1,2] [--repeats 3] [--json]
 
 Both runs record every game to a fresh SQLite file the same way (the runner's group commit).  Rates
 are steady-state and measured the same way for every worker count: from the first commit at which
@@ -12,6 +12,10 @@ parent's wall time inside commits per game.  The in-process row plays the same g
 printed: other processes on the cores skew the wall-clock ratio.  So the steady-state CPU per game of
 the parent (P, all its threads) and of the workers (W, from /proc, sampled at the progress callbacks)
 is printed too, with the load-independent ceiling for 2 workers on 2 idle cores, 2W/(W+P).
+
+A virtual machine's speed drifts by 10-20% over seconds, which moves a single ratio as much.  So the
+worker counts alternate (1, 2, 1, 2, ... for ``--repeats`` rounds) and each speed-up is the median
+over the rounds of that round's rate against the same round's first worker count.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -75,15 +80,21 @@ def _children_cpu() -> float:
 
 
 def run_bench(games: int = 2000, workers: tuple[int, ...] = (1, 2), backend: str = "local",
-              warmup: float = 0.1) -> dict:
-    """Run the benchmark tournament once per worker count; returns rates, ratios and recording overhead."""
+              warmup: float = 0.1, repeats: int = 1) -> dict:
+    """Run the benchmark tournament once per worker count, ``repeats`` alternating rounds; returns
+    rates, per-round and median speed-ups, and the recording overhead."""
     from plyground.arena.runner import run_tournament
+    from plyground.games.errors import PlygroundError
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise PlygroundError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if not workers or any(w < 1 for w in workers):
+        raise PlygroundError(f"worker counts must be integers >= 1, got {list(workers)!r}")
     cfg = bench_config(games)
     load0 = os.getloadavg()
     rate, cpu = in_process_rate(min(games, 500))
     out: dict = {"games": games, "backend": backend, "in_process_games_per_s": rate, "game_cpu_ms": cpu,
-                 "warmup": warmup, "runs": []}
-    for w in workers:
+                 "warmup": warmup, "repeats": repeats, "runs": []}
+    for rnd, w in ((r, w) for r in range(repeats) for w in workers):
         with tempfile.TemporaryDirectory() as d:
             r0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.monotonic()
@@ -106,18 +117,23 @@ def run_bench(games: int = 2000, workers: tuple[int, ...] = (1, 2), backend: str
             p_steady, w_steady = 1000 * (last[1] - first[1]) / n, 1000 * (last[2] - first[2]) / n
         else:
             p_steady = w_steady = float("nan")
-        out["runs"].append({"workers": w, "games_per_s": steady, "wall_s": wall, "startup_s": start - t,
+        out["runs"].append({"round": rnd, "workers": w, "games_per_s": steady, "wall_s": wall, "startup_s": start - t,
                             "record_ms_per_game": s.record_ms_per_game, "commits": len(s.record_seconds),
                             "parent_cpu_ms_per_game": parent_cpu, "worker_cpu_ms_per_game": worker_cpu,
                             "record_ms_max": 1000 * max(s.record_seconds, default=0.0),
                             "steady_parent_cpu_ms_per_game": p_steady, "steady_worker_cpu_ms_per_game": w_steady})
-    base = out["runs"][0]["games_per_s"]
-    for r in out["runs"]:
-        r["speedup"] = r["games_per_s"] / base
+    for rnd in range(repeats):
+        runs = [r for r in out["runs"] if r["round"] == rnd]
+        for r in runs:
+            r["speedup"] = r["games_per_s"] / runs[0]["games_per_s"]
+    out["median_speedup"] = {w: statistics.median(r["speedup"] for r in out["runs"] if r["workers"] == w)
+                             for w in workers}
     # On C idle cores the parent (P ms CPU per game) shares them with the workers (W ms per game), so
     # W workers can at best reach min(w, C*W/(W+P)) x one worker's rate: the load-independent ceiling.
-    # W and P are steady-state CPU per game measured in the run with the most workers
-    w_ms, p_ms = out["runs"][-1]["steady_worker_cpu_ms_per_game"], out["runs"][-1]["steady_parent_cpu_ms_per_game"]
+    # W and P are steady-state CPU per game, medians over the runs with the most workers
+    most = [r for r in out["runs"] if r["workers"] == max(workers)]
+    w_ms = statistics.median(r["steady_worker_cpu_ms_per_game"] for r in most)
+    p_ms = statistics.median(r["steady_parent_cpu_ms_per_game"] for r in most)
     out["ceiling_2_workers_on_2_cores"] = min(2.0, 2 * w_ms / (w_ms + p_ms))
     out["load_average_before"], out["load_average_after"] = list(load0), list(os.getloadavg())
     out["cores"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -129,9 +145,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--games", type=int, default=2000, help="games per run (default 2000)")
     p.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
     p.add_argument("--backend", choices=("local", "ray"), default="local")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="alternating rounds over the worker counts; speed-ups are medians (default 3)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    res = run_bench(args.games, tuple(int(x) for x in args.workers.split(",")), args.backend)
+    try:
+        counts = tuple(int(x) for x in args.workers.split(","))
+    except ValueError:
+        p.error(f"--workers {args.workers!r}: expected comma-separated integers, e.g. 1,2")
+    if args.games < 10:
+        p.error(f"--games {args.games}: at least 10 games are needed for a steady-state rate")
+    if args.repeats < 1:
+        p.error(f"--repeats {args.repeats}: must be 1 or more")
+    if any(w < 1 for w in counts):
+        p.error(f"--workers {args.workers!r}: every worker count must be 1 or more")
+    res = run_bench(args.games, counts, args.backend, repeats=args.repeats)
     if args.json:
         print(json.dumps(res, indent=1))
         return 0
@@ -140,13 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  in-process play_game, no record: {res['in_process_games_per_s']:.0f} games/s, "
           f"{res['game_cpu_ms']:.2f} ms CPU per game")
     for r in res["runs"]:
-        print(f"  {r['workers']} worker(s): {r['games_per_s']:.0f} games/s steady-state (x{r['speedup']:.2f}), "
+        print(f"  round {r['round'] + 1}, {r['workers']} worker(s): {r['games_per_s']:.0f} games/s steady-state "
+              f"(x{r['speedup']:.2f}), "
               f"wall {r['wall_s']:.1f}s incl. {r['startup_s']:.1f}s start-up+warm-up; recording "
               f"{r['record_ms_per_game']:.3f} ms/game ({r['commits']} commits, slowest {r['record_ms_max']:.1f} ms); "
               f"CPU per game: parent "
               f"{r['parent_cpu_ms_per_game']:.3f} ms, workers {r['worker_cpu_ms_per_game']:.3f} ms (whole run, incl. "
               f"start-up); steady state: parent {r['steady_parent_cpu_ms_per_game']:.3f} ms, workers "
               f"{r['steady_worker_cpu_ms_per_game']:.3f} ms")
+    print("  median speed-up over " + f"{res['repeats']} rounds: "
+          + ", ".join(f"{w} worker(s) x{v:.2f}" for w, v in res["median_speedup"].items()))
     print(f"  ceiling for 2 workers on 2 idle cores, from steady-state CPU per game (workers W, parent P): "
           f"2W/(W+P) = x{res['ceiling_2_workers_on_2_cores']:.2f}")
     return 0

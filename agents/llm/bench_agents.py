@@ -108,14 +108,19 @@ MATCHUPS = {
 
 
 def strength(matchup: str, games: int = 100, n_threads: int = 1, sims: int = 32, seed: int = 0,
-             time_budget: float | None = None, verbose: bool = True) -> dict[str, Any]:
+             time_budget: float | None = None, verbose: bool = True,
+             cache: str | None = None) -> dict[str, Any]:
     """Score of ``matchup``'s first agent (``llm`` | ``llm-minimax`` | ``llm-mcts``) against its
     opponent on connect4 in ``games // 2`` colour-swapped pairs; stops early (whole pairs) after
-    ``time_budget`` seconds.  Prints W/D/L, the score, its 95% interval and seconds per game."""
+    ``time_budget`` seconds.  ``cache``: an LLM answer-cache path for the LLM agent (scores are
+    deterministic, so it saves time on positions seen before and changes no move).  Prints W/D/L,
+    the score, its 95% interval and seconds per game."""
     if matchup not in MATCHUPS:
         raise ValueError(f"unknown matchup {matchup!r}; allowed: {', '.join(MATCHUPS)}")
     from plyground import games as G
     spec_a, spec_b = (s.format(t=n_threads, sims=sims) for s in MATCHUPS[matchup])
+    if cache:
+        spec_a += f",cache={cache}"
     game = G.make("connect4")
     a, b = agents.make(spec_a), agents.make(spec_b)
     pairs, wins, draws, losses, fallbacks, calls, llm_moves = [], 0, 0, 0, 0, 0, 0
@@ -157,7 +162,7 @@ def strength(matchup: str, games: int = 100, n_threads: int = 1, sims: int = 32,
 
 
 def strength_all(games: int = 100, n_threads: int = 1, sims: int = 32, seed: int = 0,
-                 time_budget: float | None = None) -> list[dict[str, Any]]:
+                 time_budget: float | None = None, cache: str | None = None) -> list[dict[str, Any]]:
     """The three matchups of figure 3, one after the other."""
-    return [strength(m, games=games, n_threads=n_threads, sims=sims, seed=seed, time_budget=time_budget)
-            for m in MATCHUPS]
+    return [strength(m, games=games, n_threads=n_threads, sims=sims, seed=seed, time_budget=time_budget,
+                     cache=cache) for m in MATCHUPS]
