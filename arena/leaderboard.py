@@ -44,6 +44,11 @@ class LoadedGames:
     tournaments: list[str] = field(default_factory=list)
 
 
+# A games row's first mover: the seat of its first non-chance move (through the moves' primary key)
+FIRST_SEAT = ("(SELECT player FROM moves m WHERE m.game = games.id AND m.player >= 0 "
+              "ORDER BY m.ply LIMIT 1)")
+
+
 def _connect(path: str | Path) -> sqlite3.Connection:
     p = Path(path)
     if not p.is_file():
@@ -64,11 +69,8 @@ def _read_db(path: str | Path, tournament: str | None) -> tuple[list[dict], dict
             raise RatingError(f"{str(path)!r} is not an arena record (it has no games/players tables)")
         names = {r[0]: r[1] for r in conn.execute("SELECT id, name FROM players")}
         tids = [r[0] for r in conn.execute("SELECT DISTINCT tournament FROM games ORDER BY tournament")]
-        # the seat that made the game's first (non-chance) move, from the moves' primary key
         sql = ("SELECT id, tournament, pair, players, returns, rated, termination, game, "
-               "(SELECT player FROM moves m WHERE m.game = games.id AND m.player >= 0 "
-               "ORDER BY m.ply LIMIT 1) FROM games") if "moves" in tables else \
-            "SELECT id, tournament, pair, players, returns, rated, termination, game, NULL FROM games"
+               f"{FIRST_SEAT if 'moves' in tables else 'NULL'} FROM games")
         args: list[Any] = []
         if tournament is not None:
             if tournament not in tids:
@@ -156,9 +158,7 @@ def load_games(source: Any, tournament: str | None = None) -> LoadedGames:
                 raise RatingError(f"unknown tournament {tournament!r}; tournaments with games: "
                                   f"{', '.join(known) or '(none)'}")
         rows = source.games(tournament)
-        firsts = dict(source.db.conn.execute(
-            "SELECT game, player FROM moves m WHERE m.player >= 0 AND m.ply = "
-            "(SELECT MIN(ply) FROM moves x WHERE x.game = m.game AND x.player >= 0)"))
+        firsts = dict(source.db.conn.execute(f"SELECT id, {FIRST_SEAT} FROM games"))
         for r in rows:
             r.setdefault("first_seat", firsts.get(r["id"]))
         return games_from_rows(rows, source.player_names(), tournament)
