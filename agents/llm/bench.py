@@ -2,13 +2,16 @@
 
     python -m plyground.agents.llm.bench                 # both, bundled model, 2 threads
     python -m plyground.agents.llm.bench score --repeats 20 --threads 2
+    python -m plyground.agents.llm.bench speed --moves 12          # figure 1 (llm-minimax s/move)
+    python -m plyground.agents.llm.bench strength llm-minimax      # figure 3 (100 games)
 
 ``bench_score``: one distribution over all legal connect4 moves (``score``) versus one short
 completion (``chat``, max_tokens=8) on the same prompt; both from a cold KV cache (the prompt is
 evaluated in full each time) and, for score, also warm (the previous call had the same prompt).
 Target: score <= 2x the completion.  ``bench_tree``: the score calls of one llm-minimax move
 (depth 2, k=3 per side: 1 proposer + 3 opponent + 9 value calls) with the KV cache carried from
-call to call as in play.
+call to call as in play.  ``speed`` and ``strength`` run ``bench_agents.minimax_speed`` and
+``bench_agents.strength`` (figures 1 and 3; see that module).
 """
 
 from __future__ import annotations
@@ -117,12 +120,42 @@ def bench_tree(position_moves: str = "4453", k: int = 3, repeats: int = 3, n_thr
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m plyground.agents.llm.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="?", default="all", choices=("all", "score", "tree"))
+    ap.add_argument("which", nargs="?", default="all", choices=("all", "score", "tree", "speed", "strength"),
+                    help="all = score + tree; speed = figure 1; strength = figure 3 (default all)")
+    ap.add_argument("matchup", nargs="?", default=None,
+                    help="with strength: llm | llm-minimax | llm-mcts (default: all three in turn)")
     ap.add_argument("--position", default="4453", help="connect4 moves from the start (columns 1-7)")
     ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="llama.cpp threads (default 2; strength: 1)")
     ap.add_argument("--model", default=None, help="a GGUF path (default: bundled SmolLM2-135M)")
+    ap.add_argument("--moves", type=int, default=12, help="speed: moves timed (default 12)")
+    ap.add_argument("--games", type=int, default=100, help="strength: games, in colour-swapped pairs (default 100)")
+    ap.add_argument("--sims", type=int, default=32, help="strength, llm-mcts: simulations on both sides (default 32)")
+    ap.add_argument("--seed", type=int, default=0, help="speed/strength: seed (default 0)")
+    ap.add_argument("--cache", default=None, help="strength: an LLM answer-cache file (saves time, changes no move)")
+    ap.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                    help="strength: stop after whole pairs once this many seconds have passed")
     a = ap.parse_args(argv)
+    if a.matchup is not None and a.which != "strength":
+        ap.error(f"a matchup ({a.matchup!r}) is only taken by 'strength'")
+    for name in ("repeats", "moves", "games", "sims"):
+        if getattr(a, name) < 1:
+            ap.error(f"--{name} {getattr(a, name)}: must be 1 or more")
+    if a.which in ("speed", "strength"):
+        if a.model is not None:
+            ap.error(f"--model is taken by score and tree only; {a.which} runs the agents on the bundled model")
+        from plyground.agents.llm import bench_agents as ba
+        if a.which == "speed":
+            ba.minimax_speed(moves=a.moves, n_threads=a.threads or 2, seed=a.seed)
+            return
+        if a.matchup is not None and a.matchup not in ba.MATCHUPS:
+            ap.error(f"unknown matchup {a.matchup!r}; allowed: {', '.join(ba.MATCHUPS)}")
+        for m in [a.matchup] if a.matchup else list(ba.MATCHUPS):
+            ba.strength(m, games=a.games, n_threads=a.threads or 1, sims=a.sims, seed=a.seed,
+                        time_budget=a.time_budget, cache=a.cache)
+        return
+    a.threads = a.threads or 2
     if a.which in ("all", "score"):
         bench_score(a.position, a.repeats, a.threads, a.model)
     if a.which in ("all", "tree"):

@@ -1,5 +1,7 @@
 """Figures 1 and 3 of the LLM issue: llm-minimax speed, and the LLM agents' strength on connect4.
 
+    python -m plyground.agents.llm.bench speed                   # the same from the command line
+    python -m plyground.agents.llm.bench strength llm-minimax     # (see --help)
     python -c "from plyground.agents.llm.bench_agents import minimax_speed; minimax_speed()"
     python -c "from plyground.agents.llm.bench_agents import strength; strength('llm-minimax', games=100)"
     python -c "from plyground.agents.llm.bench_agents import strength_all; strength_all(games=100)"
