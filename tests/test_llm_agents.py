@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import math
-import random
 
 import pytest
 
+from conftest import after_random_plies
 from plyground import agents, games
 from plyground.agents import AgentSpecError
 from plyground.agents.llm.backends import make_backend
@@ -27,23 +27,13 @@ def backend():
     return make_backend("local", n_threads=1)
 
 
-def _random_state(name: str, plies: int, seed: int):
-    s = games.make(name).new_initial_state()
-    rng = random.Random(seed)
-    for _ in range(plies):
-        if s.is_terminal():
-            break
-        s.apply_action(rng.choice(s.legal_actions()))
-    return s
-
-
 # ----------------------------------------------------------------------------- the roles
 @pytest.mark.parametrize("name, plies", [
     ("connect4", 5), ("tictactoe", 3), ("openspiel:connect_four", 4), ("openspiel:breakthrough", 2),
     ("pettingzoo:classic/connect_four_v3", 6), ("pettingzoo:classic/tictactoe_v3", 2),
 ])
 def test_move_distribution_covers_exactly_the_legal_set_and_sums_to_one(backend, name, plies):
-    s = _random_state(name, plies, seed=plies)
+    s = after_random_plies(name, plies, seed=plies)
     legal = set(s.legal_actions())
     log = CallLog()
     dist = LLMActionProposer(backend, log=log).propose(s)
@@ -57,7 +47,7 @@ def test_move_distribution_covers_exactly_the_legal_set_and_sums_to_one(backend,
 
 
 def test_proposer_topk_and_mix_reshape_the_same_distribution(backend):
-    s = _random_state("connect4", 4, seed=1)
+    s = after_random_plies("connect4", 4, seed=1)
     full = LLMActionProposer(backend).propose(s)
     mixed = LLMActionProposer(backend, mix=0.5).propose(s)
     n = len(full)
@@ -69,7 +59,7 @@ def test_proposer_topk_and_mix_reshape_the_same_distribution(backend):
 
 
 def test_opponent_model_speaks_for_the_player_to_move_and_shares_the_scorer(backend):
-    s = _random_state("connect4", 3, seed=2)          # o to move
+    s = after_random_plies("connect4", 3, seed=2)          # o to move
     log = CallLog()
     prop = LLMActionProposer(backend, log=log)
     opp = LLMOpponentModel(backend, mode="expectation", scorer=prop.scorer)
@@ -85,7 +75,7 @@ def test_opponent_model_speaks_for_the_player_to_move_and_shares_the_scorer(back
 def test_value_estimator_in_range_and_exact_on_finished_games(backend):
     log = CallLog()
     v = LLMValueEstimator(backend, log=log)
-    live = [_random_state("connect4", n, seed=n) for n in (2, 5, 8)]
+    live = [after_random_plies("connect4", n, seed=n) for n in (2, 5, 8)]
     vals = v.evaluate(live)
     assert all(-1.0 <= x <= 1.0 for x in vals)
     assert log.calls == 3
@@ -101,7 +91,7 @@ def test_value_estimator_in_range_and_exact_on_finished_games(backend):
 def test_value_estimator_number_method_parses_or_falls_back(backend):
     log = CallLog()
     v = LLMValueEstimator(backend, method="number", log=log)
-    s = _random_state("tictactoe", 2, seed=0)
+    s = after_random_plies("tictactoe", 2, seed=0)
     (x,) = v.evaluate([s])
     assert -1.0 <= x <= 1.0
     entry = log.entries[0]
@@ -111,7 +101,7 @@ def test_value_estimator_number_method_parses_or_falls_back(backend):
 
 
 def test_minimax_with_llm_roles_searches_only_the_proposed_moves(backend):
-    s = _random_state("connect4", 4, seed=3)
+    s = after_random_plies("connect4", 4, seed=3)
     log = CallLog()
     prop = LLMActionProposer(backend, log=log)
     opp = LLMOpponentModel(backend, mode="topk", k=2, scorer=prop.scorer)
@@ -173,7 +163,7 @@ def test_full_connect4_game_longer_budgets(spec):
 
 def test_llm_agent_decision_records_replies_parses_and_fallbacks():
     a = agents.make(f"llm:{T1},retries=1,max_tokens=8")
-    s = _random_state("connect4", 6, seed=4)
+    s = after_random_plies("connect4", 6, seed=4)
     d = a.act(s)
     assert d.action in s.legal_actions()
     chats = [e for e in d.llm["log"] if e["op"] == "chat"]
@@ -190,7 +180,7 @@ def test_llm_agent_decision_records_replies_parses_and_fallbacks():
 
 def test_repeated_position_costs_zero_model_calls_with_the_cache(tmp_path):
     cache = tmp_path / "llm.sqlite"
-    s = _random_state("connect4", 4, seed=5)
+    s = after_random_plies("connect4", 4, seed=5)
     for spec in (f"llm-minimax:{T1},depth=2,k=2,opp_k=2", f"llm:{T1},retries=1,max_tokens=8"):
         first = agents.make(f"{spec},cache={cache}").act(s.clone())
         assert first.llm["model_calls"] > 0
@@ -202,7 +192,7 @@ def test_repeated_position_costs_zero_model_calls_with_the_cache(tmp_path):
 
 def test_same_agent_remembers_positions_within_a_game():
     a = agents.make(f"llm-minimax:{T1},depth=2,k=2,opp_k=2")
-    s = _random_state("connect4", 2, seed=6)
+    s = after_random_plies("connect4", 2, seed=6)
     d1 = a.act(s.clone())
     d2 = a.act(s.clone())
     assert d1.llm["calls"] > 0 and d2.llm["calls"] == 0 and d2.llm["memo_hits"] > 0
@@ -210,7 +200,7 @@ def test_same_agent_remembers_positions_within_a_game():
 
 
 def test_roles_choose_which_hooks_use_the_llm():
-    s = _random_state("connect4", 4, seed=7)
+    s = after_random_plies("connect4", 4, seed=7)
     none = agents.make(f"llm-minimax:{T1},roles=none,depth=3").act(s)
     assert none.llm["calls"] == 0 and none.search["engine"] == "alphabeta-numba"
     v = agents.make(f"llm-minimax:{T1},roles=value,depth=1").act(s)
@@ -231,7 +221,7 @@ def test_template_file_reaches_the_model(tmp_path):
         seen.append(prompt)
         return real(prompt, conts)
     a.backend.score = spy
-    s = _random_state("connect4", 2, seed=8)
+    s = after_random_plies("connect4", 2, seed=8)
     a.act(s)
     assert seen and seen[0][1]["content"].startswith("Columns free: 1, 2, 3, 4, 5, 6, 7\n")
     assert seen[0][1]["content"].endswith("You are x. Column?")

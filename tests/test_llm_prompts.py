@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from conftest import after_random_plies
 from plyground import games
 from plyground.agents.llm.parsing import parse_move, parse_value
 from plyground.agents.llm.prompts import (
@@ -19,21 +20,10 @@ GAMES = ["tictactoe", "connect4", "openspiel:connect_four", "openspiel:tic_tac_t
          "openspiel:chess", "pettingzoo:classic/connect_four_v3", "pettingzoo:classic/tictactoe_v3"]
 
 
-def _after(name: str, plies: int, seed: int = 0):
-    game = games.make(name)
-    s = game.new_initial_state()
-    rng = random.Random(seed)
-    for _ in range(plies):
-        if s.is_terminal():
-            break
-        s.apply_action(rng.choice(s.legal_actions()))
-    return s
-
-
 # ----------------------------------------------------------------------------- prompts
 @pytest.mark.parametrize("name", GAMES)
 def test_prompt_has_rules_board_turn_legal_moves_and_history(name):
-    s = _after(name, 3)
+    s = after_random_plies(name, 3)
     sys_msg, user = move_prompt(s)
     assert sys_msg["role"] == "system" and user["role"] == "user"
     f = prompt_fields(s)
@@ -56,8 +46,8 @@ def test_prompt_has_rules_board_turn_legal_moves_and_history(name):
 @pytest.mark.parametrize("name", ["connect4", "openspiel:chess", "pettingzoo:classic/connect_four_v3"])
 def test_system_message_is_the_same_for_every_position_of_a_game(name):
     """The unchanging part comes first, so llama.cpp reuses its cache across calls."""
-    systems = {move_prompt(_after(name, n, seed=n))[0]["content"] for n in range(0, 8, 2)}
-    systems |= {value_prompt(_after(name, n, seed=n))[0]["content"] for n in range(1, 8, 2)}
+    systems = {move_prompt(after_random_plies(name, n, seed=n))[0]["content"] for n in range(0, 8, 2)}
+    systems |= {value_prompt(after_random_plies(name, n, seed=n))[0]["content"] for n in range(1, 8, 2)}
     assert len(systems) == 1
 
 
@@ -82,7 +72,7 @@ def test_imperfect_information_prompt_hides_the_opponents_cards():
 
 
 def test_value_prompt_asks_for_the_outcome_words():
-    s = _after("connect4", 4)
+    s = after_random_plies("connect4", 4)
     assert value_continuations() == ["win", "draw", "loss"]
     assert "outcome?" in value_prompt(s)[1]["content"] and "win, draw or loss" in value_prompt(s)[0]["content"]
 
@@ -94,7 +84,7 @@ def test_template_override_from_a_toml_file(tmp_path):
                     'outcomes = ["good", "even", "bad"]\n'
                     'value = "{player}: {outcomes}?"\n')
     t = load_templates(path)
-    s = _after("connect4", 2)
+    s = after_random_plies("connect4", 2)
     user = move_prompt(s, t)[1]["content"]
     assert user == f"Play connect four. Board:\n{str(s).rstrip()}\nYou are x; pick from 1, 2, 3, 4, 5, 6, 7."
     assert value_continuations(t) == ["good", "even", "bad"]
@@ -107,7 +97,7 @@ def test_template_override_from_a_toml_file(tmp_path):
 def test_template_override_from_a_plain_text_file_replaces_the_move_prompt(tmp_path):
     path = tmp_path / "move.txt"
     path.write_text("{board}\n{{literal braces}} {player} to play; moves {legal_moves}")
-    s = _after("tictactoe", 1)
+    s = after_random_plies("tictactoe", 1)
     user = move_prompt(s, load_templates(path))[1]
     assert user["content"] == f"{str(s).rstrip()}\n{{literal braces}} o to play; moves " + \
         ", ".join(s.action_to_string(a) for a in s.legal_actions())
@@ -137,7 +127,7 @@ def test_retry_template_may_use_reply_and_error_but_the_others_may_not():
     templates_from({"retry": "You said {reply}: {error}"})
     with pytest.raises(PromptTemplateError, match=r"unknown placeholder \{reply\}.*allowed"):
         templates_from({"move": "You said {reply}"})
-    s = _after("connect4", 2)
+    s = after_random_plies("connect4", 2)
     msgs = retry_message("9", "'9' is not legal", prompt_fields(s))
     assert msgs[0] == {"role": "assistant", "content": "9"}
     assert "'9' is not legal" in msgs[1]["content"] and "1, 2, 3, 4, 5, 6, 7" in msgs[1]["content"]
@@ -264,7 +254,7 @@ def test_parse_on_random_positions_returns_only_legal_moves():
     rng = random.Random(3)
     for name in ("connect4", "tictactoe", "openspiel:chess", "pettingzoo:classic/connect_four_v3"):
         for _ in range(10):
-            s = _after(name, rng.randrange(0, 6), seed=rng.randrange(1000))
+            s = after_random_plies(name, rng.randrange(0, 6), seed=rng.randrange(1000))
             if s.is_terminal():
                 continue
             for a in s.legal_actions()[:8]:
