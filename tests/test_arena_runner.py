@@ -181,6 +181,24 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _sigkill_run(config, db, recorded: int, poll: float, delay: float = 0.0) -> list[int]:
+    """Start ``plyground arena run CONFIG --db DB`` and SIGKILL it once ``recorded`` games are in the
+    record (then ``delay`` seconds more); returns the pids of its workers at the kill."""
+    proc = subprocess.Popen(_cli(config, db), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while _count(db) < recorded and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(poll)
+        time.sleep(delay)
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return workers
+
+
 @pytest.mark.parametrize("seed", [1])
 def test_sigkill_at_a_random_moment_then_resume_matches_an_uninterrupted_run(tmp_path, seed):
     config = tmp_path / "t.toml"
@@ -191,18 +209,7 @@ def test_sigkill_at_a_random_moment_then_resume_matches_an_uninterrupted_run(tmp
     run_tournament(load_config(config), full, workers=2)  # the uninterrupted reference
     rng = random.Random(seed)
     target = rng.randrange(1, total - 6)  # kill after this many games are recorded, plus a random delay
-    proc = subprocess.Popen(_cli(config, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while _count(killed) < target and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0, 0.1))
-        workers = _children(proc.pid)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    workers = _sigkill_run(config, killed, target, poll=0.02, delay=rng.uniform(0, 0.1))
     n_killed = _count(killed)
     assert 0 < n_killed < total, f"the kill did not land mid-run ({n_killed} of {total} recorded)"
     end = time.monotonic() + 10
@@ -309,16 +316,7 @@ def test_sigkill_during_group_commits_then_resume_matches_an_uninterrupted_run(t
     """Fast games are committed in groups; a kill loses the uncommitted ones, which the resume replays."""
     config, killed, full = tmp_path / "fast.toml", tmp_path / "killed.db", tmp_path / "full.db"
     config.write_text(FAST_TOML)
-    proc = subprocess.Popen(_cli(config, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while _count(killed) == 0 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    _sigkill_run(config, killed, 1, poll=0.01)
     n_killed = _count(killed)
     assert 0 < n_killed < 3000, f"the kill did not land mid-run ({n_killed} of 3000 recorded)"
     out = subprocess.run(_cli(config, killed), check=True, capture_output=True, text=True, timeout=300)
