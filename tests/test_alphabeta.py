@@ -102,6 +102,40 @@ def test_forced_win_is_found_and_proven_within_the_depth():
     assert len(r.pv) == 3 and solve(s, all_values=False).score == 18
 
 
+def _sign(x) -> int:
+    return (x > 0) - (x < 0)
+
+
+def test_every_root_move_gets_its_solved_value_at_full_depth():
+    """The depth-limited search's per-move results (moves, scores, values, bounds) against the
+    exact solver's score of every move.  When the iterations reach every end (a proven win stops
+    them sooner: then only the best move's value is proven), each move's value is its solved
+    result, or with all_values=False at least an upper bound of it."""
+    bounded = complete = 0
+    for s in random_positions(TTT, 16, (0, 5), seed=3):
+        truth = solve(s).extra["action_scores"]
+        assert set(truth) == set(s.legal_actions())
+        for all_values in (True, False):
+            r = search(s, depth=9, all_values=all_values)
+            assert set(r.action_values) == set(r.extra["action_scores"]) == set(truth), s.history()
+            assert r.exact and r.value == _sign(truth[r.best_action]) == max(map(_sign, truth.values()))
+            bounds = r.extra.get("upper_bound_actions", [])
+            assert bounds == sorted(bounds) and set(bounds) <= set(truth) - {r.best_action}
+            if all_values:
+                assert not bounds
+            if r.depth < len(truth):  # stopped on a proven win before the last ply
+                continue
+            complete += all_values
+            bounded += len(bounds)
+            for a, score in truth.items():
+                if a in bounds:
+                    assert r.action_values[a] >= _sign(score), (s.history(), a)
+                else:
+                    assert r.action_values[a] == _sign(score), (s.history(), a)
+                    assert _sign(r.extra["action_scores"][a]) == _sign(score), (s.history(), a)
+    assert complete >= 5 and bounded > 0  # both paths were exercised
+
+
 def test_all_values_false_gives_bounds_for_worse_moves():
     s = games.play_moves(C4, "4453")
     full = search(s, depth=5)
@@ -298,11 +332,14 @@ def test_bad_options_are_refused_with_clear_errors(kwargs, word):
         search(games.play_moves(TTT, "4"), **kwargs)
 
 
-def test_terminal_state_is_refused():
-    s = games.play_moves(TTT, "0 3 1 4 2")
+@pytest.mark.parametrize("options", [{"depth": 2}, {"max_nodes": 50}, {"exact": True},
+                                     {"depth": 2, "engine": "generic"}])
+@pytest.mark.parametrize("game, moves", [(TTT, "0 3 1 4 2"), (C4, "1212121")])
+def test_terminal_state_is_refused(game, moves, options):
+    s = games.play_moves(game, moves)
     assert s.is_terminal()
-    with pytest.raises(PlygroundError, match="terminal"):
-        search(s, depth=2)
+    with pytest.raises(PlygroundError, match=r"terminal \(returns \[1\.0, -1\.0\]\)"):
+        search(s, **options)
 
 
 def test_native_engine_refuses_llm_style_hooks():

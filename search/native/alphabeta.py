@@ -70,14 +70,18 @@ WIN = 10000          # depth-limited scores: WIN + distance-to-win for a proven 
 HEUR_SCALE = 1000    # a heuristic value v in (-1, 1) becomes round(v * (HEUR_SCALE - 1))
 INF = 30000          # outside every score; fits the 16-bit packed TT fields
 
-# ctr slots: counters and limits; the depth-limited search's options; its results
+# ctr slots: counters and limits; the depth-limited search's options (MAX_DEPTH 0: to the end
+# of the game); its results (DONE_DEPTH 0: no iteration finished, -1: the root is over;
+# REMAINING: the plies left at the root; N_OUT, N_BOUNDS: lengths of the OUT_* rows)
 NODES, NODE_LIMIT, DEADLINE, ABORT, TT_SHIFT, TT_SIZE = 0, 1, 2, 3, 4, 5
 GEN, MAX_DEPTH, REMAINING, LEAF_MODE, N_ROLL, ALL_VALUES = 6, 7, 8, 9, 10, 11
-DONE_DEPTH, BEST_MOVE, PV_LEN = 12, 13, 14   # depth 0: no iteration finished
-CTR_LEN = 16
-# Wk rows: scratch buffers; the depth-limited search's per-move results (OUT_*: the last
-# finished iteration's values, flags and principal variation)
-W_RBUF, W_SBUF, W_MOVES, W_SCORES, W_VALS, W_FLAGS, OUT_VALS, OUT_FLAGS, OUT_PV = range(9)
+DONE_DEPTH, BEST_MOVE, PV_LEN, N_OUT, N_BOUNDS = 12, 13, 14, 15, 16
+CTR_LEN = 18
+# Wk rows: scratch buffers; the depth-limited search's results, compact so that the driver reads
+# them with one ``tolist``: the last finished iteration's searched moves (ascending), their
+# scores, the moves that got only an upper bound, and the principal variation.  Their values
+# (scores in [-1, 1]) go to the float row ``Wv``.
+W_RBUF, W_SBUF, W_MOVES, W_SCORES, W_VALS, W_FLAGS, OUT_ACTS, OUT_SCORES, OUT_BOUNDS, OUT_PV = range(10)
 CLOCK_EVERY = 1023   # the deadline is checked every CLOCK_EVERY + 1 nodes
 PREFETCH_BITS = 16   # prefetch depth-limited table slots only for tables bigger than 2**16 slots
                      # (a smaller one stays in cache, and the prefetch then costs more than it saves)
@@ -136,7 +140,12 @@ def solver_tt_migrate(src, dst):
 
 def make_work(kernel) -> np.ndarray:
     """The engines' scratch and result rows (``W_*``, ``OUT_*``), passed as ``Wk``."""
-    return np.zeros((9, max(kernel.STATE_LEN, kernel.NUM_ACTIONS, kernel.MAX_PLIES + 1)), dtype=np.int64)
+    return np.zeros((10, max(kernel.STATE_LEN, kernel.NUM_ACTIONS, kernel.MAX_PLIES + 1)), dtype=np.int64)
+
+
+def make_values(kernel) -> np.ndarray:
+    """The depth-limited search's float result row (``Wv``: the searched moves' values)."""
+    return np.zeros(kernel.NUM_ACTIONS, dtype=np.float64)
 
 
 def make_depth_tt(bits: int) -> np.ndarray:
@@ -848,32 +857,60 @@ def _ab_root(new_state, legal_actions, play, is_terminal, returns0, to_play, has
 @njit(cache=True, _nrt=False)
 def _ab_iterate(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
                 order_scores, immediate_win, nonlosing_moves, move_count, ordered,
-                SL, NA, MAXP, root, F, tt, ctr, Wk):
-    """Iterative deepening from the position in the array ``root``: depths 1..``ctr[MAX_DEPTH]``
-    until a budget runs out, a score is proven or the tree ends (``ctr[REMAINING]`` plies).  The
-    last FINISHED iteration is left in ``Wk[OUT_VALS]``, ``Wk[OUT_FLAGS]``, ``Wk[OUT_PV]`` and
-    ``ctr[DONE_DEPTH]``, ``ctr[BEST_MOVE]``, ``ctr[PV_LEN]`` (depth 0: none finished)."""
+                SL, NA, MAXP, root, F, tt, ctr, Wk, Wv):
+    """Iterative deepening from the position in the array ``root``: depths 1, 2, ... up to
+    ``ctr[MAX_DEPTH]`` (0: to the end of the game) until a budget runs out, a score is proven or
+    the tree ends.  The counters and results in ``ctr`` are reset here.  The last FINISHED
+    iteration is left in ``ctr[DONE_DEPTH]`` (0: none finished; -1: the root is over and nothing
+    was searched), ``ctr[BEST_MOVE]``, ``ctr[PV_LEN]``, ``ctr[N_OUT]``, ``ctr[N_BOUNDS]``, the
+    ``OUT_*`` rows of ``Wk`` and ``Wv``; ``ctr[REMAINING]`` gets the plies left at the root."""
     PVL = SL + 2 * NA
-    store_state(F, 0, load_state(new_state(), root, 0))
+    scale = HEUR_SCALE - 1
+    ctr[NODES] = 0
+    ctr[ABORT] = 0
     ctr[DONE_DEPTH] = 0
     ctr[BEST_MOVE] = -1
     ctr[PV_LEN] = 0
-    remaining = ctr[REMAINING]
-    for d in range(1, ctr[MAX_DEPTH] + 1):
+    ctr[N_OUT] = 0
+    ctr[N_BOUNDS] = 0
+    pos = load_state(new_state(), root, 0)
+    if is_terminal(pos):
+        ctr[DONE_DEPTH] = -1
+        return
+    remaining = MAXP - move_count(pos)
+    ctr[REMAINING] = remaining
+    max_depth = ctr[MAX_DEPTH]
+    if max_depth <= 0 or max_depth > remaining:
+        max_depth = remaining
+    store_state(F, 0, pos)
+    for d in range(1, max_depth + 1):
         best = _ab_root(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key,
                         heuristic, order_scores, immediate_win, nonlosing_moves, move_count,
                         ordered, SL, NA, MAXP, F, tt, ctr, Wk, d)
         if ctr[ABORT] != 0:
             break
-        for a in range(NA):
-            Wk[OUT_VALS, a] = Wk[W_VALS, a]
-            Wk[OUT_FLAGS, a] = Wk[W_FLAGS, a]
+        n_out = 0
+        n_bounds = 0
+        for a in range(NA):         # the searched moves, ascending, with scores and values
+            f = Wk[W_FLAGS, a]
+            if f != 0:
+                v = Wk[W_VALS, a]
+                Wk[OUT_ACTS, n_out] = a
+                Wk[OUT_SCORES, n_out] = v
+                # a proven win/loss is +-1; a heuristic score (|v| < WIN) scales into (-1, 1)
+                Wv[n_out] = v / scale if -WIN < v < WIN else (1.0 if v > 0 else -1.0)
+                n_out += 1
+                if f == 2:
+                    Wk[OUT_BOUNDS, n_bounds] = a
+                    n_bounds += 1
         n = F[0, PVL]
         for j in range(n):
             Wk[OUT_PV, j] = F[0, PVL + 1 + j]
         ctr[DONE_DEPTH] = d
         ctr[BEST_MOVE] = best
         ctr[PV_LEN] = n
+        ctr[N_OUT] = n_out
+        ctr[N_BOUNDS] = n_bounds
         sc = Wk[W_VALS, best]
         if sc >= WIN or sc <= -WIN or d >= remaining:
             break
@@ -888,11 +925,11 @@ _C4_SL, _C4_NA, _C4_MAXP, _C4_ORD = _c4.STATE_LEN, _c4.NUM_ACTIONS, _c4.MAX_PLIE
 
 
 @njit(cache=True)
-def tictactoe_ab_iterate(root, F, tt, ctr, Wk):
+def tictactoe_ab_iterate(root, F, tt, ctr, Wk, Wv):
     return _ab_iterate(_ttt.new_state, _ttt.legal_actions, _ttt.play, _ttt.is_terminal, _ttt.returns0,
                        _ttt.to_play, _ttt.hash_key, _ttt.heuristic, _ttt.order_scores,
                        _ttt.immediate_win, _ttt.nonlosing_moves, _ttt.move_count, _TTT_ORD,
-                       _TTT_SL, _TTT_NA, _TTT_MAXP, root, F, tt, ctr, Wk)
+                       _TTT_SL, _TTT_NA, _TTT_MAXP, root, F, tt, ctr, Wk, Wv)
 
 
 @njit(cache=True)
@@ -910,11 +947,11 @@ def tictactoe_solve_pv(F, tt, ctr, Wk, score, pv):
 
 
 @njit(cache=True)
-def connect4_ab_iterate(root, F, tt, ctr, Wk):
+def connect4_ab_iterate(root, F, tt, ctr, Wk, Wv):
     return _ab_iterate(_c4.new_state, _c4.legal_actions, _c4.play, _c4.is_terminal, _c4.returns0,
                        _c4.to_play, _c4.hash_key, _c4.heuristic, _c4.order_scores,
                        _c4.immediate_win, _c4.nonlosing_moves, _c4.move_count, _C4_ORD,
-                       _C4_SL, _C4_NA, _C4_MAXP, root, F, tt, ctr, Wk)
+                       _C4_SL, _C4_NA, _C4_MAXP, root, F, tt, ctr, Wk, Wv)
 
 
 @njit(cache=True)
