@@ -182,13 +182,14 @@ def solve(state, **options: Any) -> SearchResult:
 
 # ---------------------------------------------------------------- numba driver
 _TABLES: dict[tuple[str, str, int], np.ndarray] = {}
-_GENERATION: dict[tuple[str, int], int] = {}
+# (game, bits) -> [depth-limited table, its last search generation]
+_DEPTH_TABLES: dict[tuple[str, int], list] = {}
 
 
 def clear_tables() -> None:
     """Free the transposition tables the numba engine keeps between searches."""
     _TABLES.clear()
-    _GENERATION.clear()
+    _DEPTH_TABLES.clear()
 
 
 def zero_solver_tables() -> None:
@@ -215,14 +216,11 @@ def _touched(table: np.ndarray) -> np.ndarray:
 
 def _depth_table(game: str, bits: int) -> tuple[np.ndarray, int]:
     """The depth-limited table and a fresh generation number (older entries are ignored)."""
-    key = (game, "depth", bits)
-    table = _TABLES.get(key)
-    gen = _GENERATION.get(key, 0) + 1
-    if table is None or gen >= 1 << 15:
-        table = _TABLES[key] = _touched(_lazy_modules()[1].make_depth_tt(bits))
-        gen = 1
-    _GENERATION[key] = gen
-    return table, gen
+    entry = _DEPTH_TABLES.get((game, bits))
+    if entry is None or entry[1] >= (1 << 15) - 1:   # (15 bits of generation in an entry)
+        entry = _DEPTH_TABLES[(game, bits)] = [_touched(_lazy_modules()[1].make_depth_tt(bits)), 0]
+    entry[1] += 1
+    return entry[0], entry[1]
 
 
 _WARM: set[str] = set()

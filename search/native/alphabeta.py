@@ -648,9 +648,13 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic, legal_actions
                         return True, beta
     if k > 1:
         if ordered:
+            # The remembered best move swaps places with the first.  Rotating it to the front
+            # (keeping the others in order) searched 0.6% fewer nodes on tic-tac-toe but took 2%
+            # longer.
             pos = _find(moves, k, tt_move) if tt_move >= 0 else -1
             if pos > 0:
-                _rotate_front(moves, pos)
+                moves[pos] = moves[0]
+                moves[0] = tt_move
         else:
             order_scores(cur, moves, k, sbuf)
             if tt_move >= 0:
