@@ -149,12 +149,14 @@ def search(state, *, depth: int | None = None, max_nodes: int | None = None,
         raise PlygroundError("engine='native' needs a native tictactoe/connect4 state and non-LLM "
                              "hooks (UniformProposer without proposer_k, FullWidthOpponent "
                              "mode 'full', HeuristicValue or RolloutValue)")
-    if leaf is not None and engine != "generic" and not exact:
-        # the numba depth-limited search checks for a finished game itself (saves a call)
-        return _native_search(state, depth, max_nodes, time_limit, leaf, tt_bits, all_values)
+    native = leaf is not None and engine != "generic"
+    if native:
+        tt_bits = min(tt_bits, TT_BITS_CAP.get(state.game.name, tt_bits))
+        if not exact:  # the numba depth-limited search checks for a finished game itself
+            return _native_search(state, depth, max_nodes, time_limit, leaf, tt_bits, all_values)
     if state.is_terminal():
         raise _finished(state)
-    if leaf is not None and engine != "generic":
+    if native:
         return _native_exact(state, max_nodes, time_limit, leaf, tt_bits, all_values)
     from plyground.search.generic_alphabeta import GenericAlphaBeta
     return GenericAlphaBeta(depth=depth, max_nodes=max_nodes, time_limit=time_limit, exact=exact,
@@ -280,7 +282,6 @@ def _native_search(state, depth, max_nodes, time_limit, leaf, bits, all_values) 
     name = state.game.name
     kernel = state.game.kernel
     ab_iterate, F, Wk, Wv, ctr = _depth_scratch(name, kernel, nab)
-    bits = min(bits, TT_BITS_CAP.get(name, bits))
     tt, gen = _depth_table(name, bits)
     leaf_mode, n_roll = leaf
     ctr[nab.TT_SHIFT] = 64 - bits
@@ -316,11 +317,13 @@ def _native_search(state, depth, max_nodes, time_limit, leaf, bits, all_values) 
     if c[nab.N_BOUNDS]:
         extra["upper_bound_actions"] = bounds[:c[nab.N_BOUNDS]]
     proven = won_or_lost or d >= c[nab.REMAINING]
+    exact_score = None
+    if proven:  # the distance-to-win score, or a draw found at the end of the tree
+        exact_score = (score - win if score > 0 else score + win) if won_or_lost else 0
     return SearchResult(
         best_action=best, value=values[best], engine="alphabeta-numba", nodes=nodes, depth=d,
         pv=pv[:c[nab.PV_LEN]], action_values=values, seconds=seconds, exact=proven,
-        score=((score - win if score > 0 else score + win) if won_or_lost else 0) if proven else None,
-        extra=extra)
+        score=exact_score, extra=extra)
 
 
 def _native_exact(state, max_nodes, time_limit, leaf, bits, all_values) -> SearchResult:
@@ -331,7 +334,6 @@ def _native_exact(state, max_nodes, time_limit, leaf, bits, all_values) -> Searc
     name = state.game.name
     if name not in _WARM:
         _warm_up(name, kernel)
-    bits = min(bits, TT_BITS_CAP.get(name, bits))
     solve_fn, solve_pv = nab.ENTRY_POINTS[name][1:]
     F = np.zeros((kernel.MAX_PLIES + 2, nab.frame_width(kernel)), dtype=np.int64)
     Wk = nab.make_work(kernel)
