@@ -277,7 +277,7 @@ def _depth_scratch(name: str, kernel, nab):
 def _native_search(state, depth, max_nodes, time_limit, leaf, bits, all_values) -> SearchResult:
     """The numba depth-limited search.  A tic-tac-toe solve takes ~75 us in the kernel, so the
     Python around it is kept to a few microseconds: the kernel resets its counters, checks the
-    root and leaves its results compact, read with two ``tolist`` calls."""
+    root and leaves its results compact, read with three ``tolist`` calls (counters, rows, values)."""
     nab = _lazy_modules()[1]
     name = state.game.name
     kernel = state.game.kernel
