@@ -238,7 +238,7 @@ def _warm_up(name: str, kernel) -> None:
     F = np.zeros((kernel.MAX_PLIES + 2, nab.frame_width(kernel)), dtype=np.int64)
     F[0, :kernel.STATE_LEN] = kernel.new_state()
     Wk = nab.make_work(kernel)
-    ctr = np.zeros(nab.CTR_LEN, dtype=np.int64)
+    ctr = nab.make_ctr(kernel)
     ctr[nab.NODE_LIMIT] = 1
     tt = nab.make_depth_tt(MIN_TT_BITS)
     ctr[[nab.TT_SHIFT, nab.GEN, nab.MAX_DEPTH]] = 64 - MIN_TT_BITS, 1, 1
@@ -269,15 +269,15 @@ def _depth_scratch(name: str, kernel, nab):
             _warm_up(name, kernel)
         b = bufs[name] = (nab.ENTRY_POINTS[name][0],
                           np.zeros((kernel.MAX_PLIES + 2, nab.frame_width(kernel)), dtype=np.int64),
-                          nab.make_work(kernel), nab.make_values(kernel),
-                          np.zeros(nab.CTR_LEN, dtype=np.int64))
+                          nab.make_work(kernel), nab.make_values(kernel), nab.make_ctr(kernel))
     return b
 
 
 def _native_search(state, depth, max_nodes, time_limit, leaf, bits, all_values) -> SearchResult:
-    """The numba depth-limited search.  A tic-tac-toe solve takes ~75 us in the kernel, so the
+    """The numba depth-limited search.  A tic-tac-toe solve takes ~70 us in the kernel, so the
     Python around it is kept to a few microseconds: the kernel resets its counters, checks the
-    root and leaves its results compact, read with three ``tolist`` calls (counters, rows, values)."""
+    root and leaves its results compact, read with two ``tolist`` calls (the int array ``ctr``:
+    counters and result lists; the values)."""
     nab = _lazy_modules()[1]
     name = state.game.name
     kernel = state.game.kernel
@@ -305,25 +305,24 @@ def _native_search(state, depth, max_nodes, time_limit, leaf, bits, all_values) 
         return SearchResult(best_action=best, value=float(kernel.heuristic(state.array)),
                             engine="alphabeta-numba", nodes=nodes, depth=0, pv=[best],
                             seconds=seconds, extra={"budget_exhausted": True})
-    best, n = c[nab.BEST_MOVE], c[nab.N_OUT]
-    acts, scores_l, bounds, pv = Wk[nab.OUT_ACTS:nab.OUT_PV + 1].tolist()
-    acts = acts[:n]
-    scores = dict(zip(acts, scores_l))
+    best, n, o, na = c[nab.BEST_MOVE], c[nab.N_OUT], nab.OUT, kernel.NUM_ACTIONS
+    acts = c[o:o + n]
+    scores = dict(zip(acts, c[o + na:o + na + n]))
     values = dict(zip(acts, Wv.tolist()))
     score, win = scores[best], nab.WIN
     won_or_lost = score >= win or score <= -win
     extra: dict[str, Any] = {"action_scores": scores,
                              "leaf": "rollout" if leaf_mode == nab.LEAF_ROLLOUT else "heuristic"}
     if c[nab.N_BOUNDS]:
-        extra["upper_bound_actions"] = bounds[:c[nab.N_BOUNDS]]
+        extra["upper_bound_actions"] = c[o + 2 * na:o + 2 * na + c[nab.N_BOUNDS]]
     proven = won_or_lost or d >= c[nab.REMAINING]
     exact_score = None
     if proven:  # the distance-to-win score, or a draw found at the end of the tree
         exact_score = (score - win if score > 0 else score + win) if won_or_lost else 0
-    return SearchResult(
-        best_action=best, value=values[best], engine="alphabeta-numba", nodes=nodes, depth=d,
-        pv=pv[:c[nab.PV_LEN]], action_values=values, seconds=seconds, exact=proven,
-        score=exact_score, extra=extra)
+    pv = c[o + 3 * na:o + 3 * na + c[nab.PV_LEN]]
+    # positional: keyword arguments cost 0.5 us more here (SearchResult's field order)
+    return SearchResult(best, values[best], "alphabeta-numba", nodes, d, pv, values, {}, seconds,
+                        proven, exact_score, extra)
 
 
 def _native_exact(state, max_nodes, time_limit, leaf, bits, all_values) -> SearchResult:
@@ -338,7 +337,7 @@ def _native_exact(state, max_nodes, time_limit, leaf, bits, all_values) -> Searc
     F = np.zeros((kernel.MAX_PLIES + 2, nab.frame_width(kernel)), dtype=np.int64)
     Wk = nab.make_work(kernel)
     F[0, :kernel.STATE_LEN] = state.array
-    ctr = np.zeros(nab.CTR_LEN, dtype=np.int64)  # (the solver picks its own table: it grows)
+    ctr = nab.make_ctr(kernel)  # (the solver picks its own table: it grows)
     t0 = time.perf_counter()
     n = int(kernel.move_count(state.array))
     legal = state.legal_actions()

@@ -8,6 +8,7 @@ round-trips and the typed errors on bad input.
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -249,3 +250,76 @@ def test_nonlosing_moves_and_the_ordered_moves_claim(name):
             assert all(scores[i] >= scores[i + 1] for i in range(n - 1)), state.history()
         checked += 1
     assert checked > 100
+
+
+def _grid_from_history(name, history):
+    """The board as {(row, col): player} replayed from the moves (row 0 = bottom for connect4)."""
+    grid, heights = {}, [0] * 7
+    for i, a in enumerate(history):
+        if name == "tictactoe":
+            grid[divmod(a, 3)] = i % 2
+        else:
+            grid[(heights[a], a)] = i % 2
+            heights[a] += 1
+    return grid
+
+
+def _oracle_heuristic(name, history):
+    """The documented heuristics, recomputed from a plain grid for the player to move."""
+    grid = _grid_from_history(name, history)
+    me = len(history) % 2
+    if name == "tictactoe":
+        lines = [[(r, c) for c in range(3)] for r in range(3)] + [[(r, c) for r in range(3)] for c in range(3)]
+        lines += [[(0, 0), (1, 1), (2, 2)], [(0, 2), (1, 1), (2, 0)]]
+        score = 0
+        for line in lines:
+            marks = [grid.get(cell) for cell in line]
+            if 1 - me not in marks:
+                score += marks.count(me) ** 2
+            if me not in marks:
+                score -= marks.count(1 - me) ** 2
+        return math.tanh(score / 8.0)
+    # connect4: empty cells (any height) that would complete four for a side, 1 each; stones in the
+    # centre column, 1/4 each; mine minus the opponent's
+    def completes(cell, p):
+        r, c = cell
+        for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+            for start in range(-3, 1):
+                cells = [(r + (start + i) * dr, c + (start + i) * dc) for i in range(4)]
+                if all(0 <= rr < 6 and 0 <= cc < 7 for rr, cc in cells) and all(
+                        x == cell or grid.get(x) == p for x in cells):
+                    return True
+        return False
+    empty = [(r, c) for r in range(6) for c in range(7) if (r, c) not in grid]
+    score = sum(completes(e, me) for e in empty) - sum(completes(e, 1 - me) for e in empty)
+    score += 0.25 * (sum(grid.get((r, 3)) == me for r in range(6))
+                     - sum(grid.get((r, 3)) == 1 - me for r in range(6)))
+    return math.tanh(score / 4.0)
+
+
+@pytest.mark.parametrize("name", ["tictactoe", "connect4"])
+def test_heuristic_and_its_integer_score_match_a_grid_oracle(name):
+    """The kernel's ``heuristic`` equals the documented formula recomputed from a plain grid, and
+    ``heuristic_score`` (the alpha-beta's leaf score, a table lookup) is exactly
+    ``round(heuristic * HEURISTIC_SCALE)``, on ongoing and finished positions."""
+    from plyground.games.native.status import HEURISTIC_SCALE
+    game = games.make(name)
+    k = game.kernel
+    rng = random.Random(11)
+    seen, finished = set(), 0
+    for _ in range(600):
+        state = game.new_initial_state()
+        for _ in range(rng.randrange(k.MAX_PLIES + 1)):
+            if state.is_terminal():
+                break
+            state.apply_action(rng.choice(state.legal_actions()))
+        h = float(k.heuristic(state.array))
+        if state.is_terminal():
+            finished += 1
+            expected = state.returns()[len(state.history()) % 2]
+        else:
+            expected = _oracle_heuristic(name, state.history())
+        assert h == pytest.approx(expected, abs=1e-12), state.history()
+        assert int(k.heuristic_score(state.array)) == round(h * HEURISTIC_SCALE), state.history()
+        seen.add(round(h * HEURISTIC_SCALE))
+    assert finished > 20 and len(seen) > 15   # the sample covers finished games and many values

