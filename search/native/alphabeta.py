@@ -576,12 +576,13 @@ def _rollout(legal_actions, play, is_terminal, returns0, s, buf):
 
 @njit(cache=True, inline="always", _nrt=False)
 def _ab_leaf(is_terminal, returns0, to_play, heuristic_score, legal_actions, play, immediate_win, move_count,
-             MAXP, cur, leaf_mode, n_roll, rbuf):
+             MAXP, cur, leaf_mode, n_roll, rbuf, may_win):
     """Score of a depth-0 node ``cur`` and the move its principal variation starts with (-1 for
-    none): the game's result if over, a win if it has an immediate win, else the leaf value."""
+    none): the game's result if over, a win if it has an immediate win (looked for only if
+    ``may_win``, see ``_ab_enter``), else the leaf value."""
     if is_terminal(cur):
         return _terminal_score(returns0, to_play, move_count, MAXP, cur), -1
-    w = immediate_win(cur)
+    w = immediate_win(cur) if may_win else -1
     if w >= 0:
         return WIN + (MAXP + 1 - move_count(cur)) // 2, w
     if leaf_mode == LEAF_ROLLOUT:
@@ -606,7 +607,7 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic_score, legal_a
     PVL = SL + 2 * NA
     if depth <= 0:
         v, w = _ab_leaf(is_terminal, returns0, to_play, heuristic_score, legal_actions, play,
-                        immediate_win, move_count, MAXP, cur, leaf_mode, n_roll, rbuf)
+                        immediate_win, move_count, MAXP, cur, leaf_mode, n_roll, rbuf, ply < 2)
         F[ply, PVL] = 0 if w < 0 else 1
         F[ply, PVL + 1] = w
         return True, v, 0, 0, 0, 0, 0
@@ -618,7 +619,11 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic_score, legal_a
     if shift < 64 - PREFETCH_BITS:
         _prefetch(tt, idx)          # a big table: the slot loads while the moves are generated
     n = move_count(cur)
-    w = immediate_win(cur)
+    # Below the root's children (ply >= 2) every node was reached by one of its parent's
+    # ``nonlosing_moves``, after which, by that function's contract, the player to move has no
+    # immediate win: it is looked for only at ply 1 (the root's moves are all legal moves).  The
+    # exact solver relies on the same contract.  Same nodes, 2-3% faster tic-tac-toe searches.
+    w = immediate_win(cur) if ply < 2 else -1
     if w >= 0:
         F[ply, PVL] = 1
         F[ply, PVL + 1] = w
@@ -755,7 +760,8 @@ def _ab_run(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuri
                 m = F[ply, SL + i]
                 nodes += 1
                 v, w = _ab_leaf(is_terminal, returns0, to_play, heuristic_score, legal_actions, play,
-                                immediate_win, move_count, MAXP, play(cur, m), leaf_mode, n_roll, rbuf)
+                                immediate_win, move_count, MAXP, play(cur, m), leaf_mode, n_roll, rbuf,
+                                False)      # (a child of a frontier node: ply >= 2)
                 sc = -v
                 if sc > best:
                     best = sc
