@@ -141,6 +141,13 @@ HEUR_TANH = np.array([math.tanh(v / 8.0) for v in range(-72, 73)], dtype=np.floa
 HEUR_INT = np.rint(HEUR_TANH * HEURISTIC_SCALE).astype(np.int64)   # heuristic_score's values
 
 
+@njit(cache=True, inline="always")
+def _line_score(s):
+    """The integer line score (HEUR3) of an ongoing position, for the player to move."""
+    p = s[PLY] & 1
+    return np.int64(HEUR3[BASE3[s[p]] + 2 * BASE3[s[1 - p]]])
+
+
 @njit(cache=True)
 def heuristic(s):
     """Value in (-1, 1) for the player to move: lines still open to each side, weighted by stones
@@ -148,8 +155,7 @@ def heuristic(s):
     if s[STATUS] != ONGOING:
         r = returns0(s)
         return r if (s[PLY] & 1) == 0 else -r
-    p = s[PLY] & 1
-    return HEUR_TANH[np.int64(HEUR3[BASE3[s[p]] + 2 * BASE3[s[1 - p]]]) + 72]
+    return HEUR_TANH[_line_score(s) + 72]
 
 
 @njit(cache=True)
@@ -159,8 +165,7 @@ def heuristic_score(s):
     if s[STATUS] != ONGOING:
         r = np.int64(returns0(s)) * HEURISTIC_SCALE
         return r if (s[PLY] & 1) == 0 else -r
-    p = s[PLY] & 1
-    return HEUR_INT[np.int64(HEUR3[BASE3[s[p]] + 2 * BASE3[s[1 - p]]]) + 72]
+    return HEUR_INT[_line_score(s) + 72]
 
 
 @njit(cache=True, inline="always")
