@@ -38,6 +38,11 @@ from plyground.search.hooks import (
     ActionProposer, FullWidthOpponent, HeuristicValue, OpponentModel, RolloutValue,
     UniformProposer, ValueEstimator,
 )
+from plyground.search.native.layout import (  # (plain Python: no numba imported here)
+    ABORT, ALL_VALUES, BEST_MOVE, DEADLINE, DONE_DEPTH, GEN, LEAF_HEURISTIC, LEAF_MODE,
+    LEAF_ROLLOUT, MAX_DEPTH, N_BOUNDS, N_OUT, N_ROLL, NODE_LIMIT, NODES, OUT, PV_LEN, REMAINING,
+    TT_SHIFT, TT_SIZE, WIN,
+)
 from plyground.search.result import SearchResult
 
 __all__ = ["search", "solve", "clear_tables", "zero_solver_tables"]
@@ -100,15 +105,20 @@ def _native_leaf(state, proposer, proposer_k, opponent, value):
     NativeState, nab = _lazy_modules()
     if not isinstance(state, NativeState) or state.game.name not in nab.ENTRY_POINTS:
         return None
+    if proposer is None and opponent is None and value is None:
+        return _HEURISTIC_LEAF
     if proposer is not None and not (type(proposer) is UniformProposer and proposer_k is None):
         return None
     if opponent is not None and not (type(opponent) is FullWidthOpponent and opponent.mode == "full"):
         return None
     if value is None or type(value) is HeuristicValue:
-        return nab.LEAF_HEURISTIC, 1
+        return _HEURISTIC_LEAF
     if type(value) is RolloutValue:
-        return nab.LEAF_ROLLOUT, int(value.n)
+        return LEAF_ROLLOUT, int(value.n)
     return None
+
+
+_HEURISTIC_LEAF = (LEAF_HEURISTIC, 1)
 
 
 # ---------------------------------------------------------------- public API
@@ -138,8 +148,14 @@ def search(state, *, depth: int | None = None, max_nodes: int | None = None,
     >>> r = search(s, depth=2); (r.best_action, r.value, r.exact, r.score)
     (2, 1.0, True, 3)
     """
-    _check_options(depth, max_nodes, time_limit, exact, tt_bits, proposer_k)
-    _check_hooks(proposer, opponent, value)
+    # (a tic-tac-toe search takes ~70 us: the common case - an int depth, no budget, no hook -
+    # is recognised first, and anything else gets the full checks)
+    if not (type(depth) is int and depth >= 1 and max_nodes is None and time_limit is None
+            and not exact and proposer_k is None and type(tt_bits) is int
+            and MIN_TT_BITS <= tt_bits <= MAX_TT_BITS):
+        _check_options(depth, max_nodes, time_limit, exact, tt_bits, proposer_k)
+    if proposer is not None or opponent is not None or value is not None:
+        _check_hooks(proposer, opponent, value)
     if engine not in ("auto", "native", "generic"):
         raise PlygroundError(f"engine must be 'auto', 'native' or 'generic', got {engine!r}")
     if not exact and depth is None and max_nodes is None and time_limit is None:
@@ -151,7 +167,9 @@ def search(state, *, depth: int | None = None, max_nodes: int | None = None,
                              "mode 'full', HeuristicValue or RolloutValue)")
     native = leaf is not None and engine != "generic"
     if native:
-        tt_bits = min(tt_bits, TT_BITS_CAP.get(state.game.name, tt_bits))
+        cap = TT_BITS_CAP.get(state.game.name)
+        if cap is not None and tt_bits > cap:
+            tt_bits = cap
         if not exact:  # the numba depth-limited search checks for a finished game itself
             return _native_search(state, depth, max_nodes, time_limit, leaf, tt_bits, all_values)
     if state.is_terminal():
@@ -239,15 +257,15 @@ def _warm_up(name: str, kernel) -> None:
     F[0, :kernel.STATE_LEN] = kernel.new_state()
     Wk = nab.make_work(kernel)
     ctr = nab.make_ctr(kernel)
-    ctr[nab.NODE_LIMIT] = 1
+    ctr[NODE_LIMIT] = 1
     tt = nab.make_depth_tt(MIN_TT_BITS)
-    ctr[[nab.TT_SHIFT, nab.GEN, nab.MAX_DEPTH]] = 64 - MIN_TT_BITS, 1, 1
+    ctr[[TT_SHIFT, GEN, MAX_DEPTH]] = 64 - MIN_TT_BITS, 1, 1
     ab_iterate(F[0, :kernel.STATE_LEN].copy(), F, tt, ctr, Wk, nab.make_values(kernel))
     pv = np.zeros(kernel.MAX_PLIES + 1, dtype=np.int64)
     stt = nab.make_solver_tt(MIN_TT_BITS)
     ctr[:] = 0
-    ctr[nab.NODE_LIMIT] = 1
-    ctr[nab.TT_SIZE] = stt.shape[0]
+    ctr[NODE_LIMIT] = 1
+    ctr[TT_SIZE] = stt.shape[0]
     solve_fn(F, stt, ctr, Wk, np.zeros(2, dtype=np.int64))
     solve_pv(F, stt, ctr, Wk, 0, pv)
     _WARM.add(name)
@@ -258,8 +276,9 @@ _SCRATCH = threading.local()
 
 def _depth_scratch(name: str, kernel, nab):
     """The depth-limited engine's entry point and work arrays for ``name`` (function, F, Wk, Wv,
-    ctr), kept per thread: the engine writes every cell of F, Wk and Wv before it reads it, and
-    resets its counters and results in ctr, so none needs clearing."""
+    ctr, and ``slot``, a memoryview of ctr: setting a slot through it costs half of numpy's item
+    assignment), kept per thread: the engine writes every cell of F, Wk and Wv before it reads
+    it, and resets its counters and results in ctr, so none needs clearing."""
     bufs = getattr(_SCRATCH, "bufs", None)
     if bufs is None:
         bufs = _SCRATCH.bufs = {}
@@ -267,37 +286,35 @@ def _depth_scratch(name: str, kernel, nab):
     if b is None:
         if name not in _WARM:
             _warm_up(name, kernel)
+        ctr = nab.make_ctr(kernel)
         b = bufs[name] = (nab.ENTRY_POINTS[name][0],
                           np.zeros((kernel.MAX_PLIES + 2, nab.frame_width(kernel)), dtype=np.int64),
-                          nab.make_work(kernel), nab.make_values(kernel), nab.make_ctr(kernel))
+                          nab.make_work(kernel), nab.make_values(kernel), ctr, memoryview(ctr))
     return b
 
 
 def _native_search(state, depth, max_nodes, time_limit, leaf, bits, all_values) -> SearchResult:
-    """The numba depth-limited search.  A tic-tac-toe solve takes ~70 us in the kernel, so the
+    """The numba depth-limited search.  A tic-tac-toe solve takes ~65 us in the kernel, so the
     Python around it is kept to a few microseconds: the kernel resets its counters, checks the
     root and leaves its results compact, read with two ``tolist`` calls (the int array ``ctr``:
     counters and result lists; the values)."""
-    nab = _lazy_modules()[1]
-    name = state.game.name
-    kernel = state.game.kernel
-    ab_iterate, F, Wk, Wv, ctr = _depth_scratch(name, kernel, nab)
+    game = state.game
+    name, kernel = game.name, game.kernel
+    ab_iterate, F, Wk, Wv, ctr, slot = _depth_scratch(name, kernel, _lazy_modules()[1])
     tt, gen = _depth_table(name, bits)
-    leaf_mode, n_roll = leaf
-    ctr[nab.TT_SHIFT] = 64 - bits
-    ctr[nab.GEN] = gen
-    ctr[nab.MAX_DEPTH] = 0 if depth is None else depth
-    ctr[nab.LEAF_MODE] = leaf_mode
-    ctr[nab.N_ROLL] = n_roll
-    ctr[nab.ALL_VALUES] = 1 if all_values else 0
-    ctr[nab.NODE_LIMIT] = 0 if max_nodes is None else max_nodes
+    slot[TT_SHIFT] = 64 - bits
+    slot[GEN] = gen
+    slot[MAX_DEPTH] = 0 if depth is None else depth
+    slot[LEAF_MODE], slot[N_ROLL] = leaf
+    slot[ALL_VALUES] = 1 if all_values else 0
+    slot[NODE_LIMIT] = 0 if max_nodes is None else max_nodes
     t0 = time.perf_counter()  # the clock starts once the code and the tables are ready
     # CLOCK_MONOTONIC, as numba's
-    ctr[nab.DEADLINE] = 0 if time_limit is None else time.monotonic_ns() + int(time_limit * 1e9)
+    slot[DEADLINE] = 0 if time_limit is None else time.monotonic_ns() + int(time_limit * 1e9)
     ab_iterate(state.array, F, tt, ctr, Wk, Wv)
     seconds = time.perf_counter() - t0
     c = ctr.tolist()  # plain ints: numpy scalars are slow here
-    nodes, d = c[nab.NODES], c[nab.DONE_DEPTH]
+    nodes, d = c[NODES], c[DONE_DEPTH]
     if d <= 0:
         if d < 0:
             raise _finished(state)
@@ -305,21 +322,21 @@ def _native_search(state, depth, max_nodes, time_limit, leaf, bits, all_values) 
         return SearchResult(best_action=best, value=float(kernel.heuristic(state.array)),
                             engine="alphabeta-numba", nodes=nodes, depth=0, pv=[best],
                             seconds=seconds, extra={"budget_exhausted": True})
-    best, n, o, na = c[nab.BEST_MOVE], c[nab.N_OUT], nab.OUT, kernel.NUM_ACTIONS
-    acts = c[o:o + n]
-    scores = dict(zip(acts, c[o + na:o + na + n]))
+    best, n, na = c[BEST_MOVE], c[N_OUT], kernel.NUM_ACTIONS
+    acts = c[OUT:OUT + n]
+    scores = dict(zip(acts, c[OUT + na:OUT + na + n]))
     values = dict(zip(acts, Wv.tolist()))
-    score, win = scores[best], nab.WIN
-    won_or_lost = score >= win or score <= -win
+    score = scores[best]
+    won_or_lost = score >= WIN or score <= -WIN
     extra: dict[str, Any] = {"action_scores": scores,
-                             "leaf": "rollout" if leaf_mode == nab.LEAF_ROLLOUT else "heuristic"}
-    if c[nab.N_BOUNDS]:
-        extra["upper_bound_actions"] = c[o + 2 * na:o + 2 * na + c[nab.N_BOUNDS]]
-    proven = won_or_lost or d >= c[nab.REMAINING]
+                             "leaf": "heuristic" if leaf[0] == LEAF_HEURISTIC else "rollout"}
+    if c[N_BOUNDS]:
+        extra["upper_bound_actions"] = c[OUT + 2 * na:OUT + 2 * na + c[N_BOUNDS]]
+    proven = won_or_lost or d >= c[REMAINING]
     exact_score = None
     if proven:  # the distance-to-win score, or a draw found at the end of the tree
-        exact_score = (score - win if score > 0 else score + win) if won_or_lost else 0
-    pv = c[o + 3 * na:o + 3 * na + c[nab.PV_LEN]]
+        exact_score = (score - WIN if score > 0 else score + WIN) if won_or_lost else 0
+    pv = c[OUT + 3 * na:OUT + 3 * na + c[PV_LEN]]
     # positional: keyword arguments cost 0.5 us more here (SearchResult's field order)
     return SearchResult(best, values[best], "alphabeta-numba", nodes, d, pv, values, {}, seconds,
                         proven, exact_score, extra)
@@ -345,9 +362,9 @@ def _native_exact(state, max_nodes, time_limit, leaf, bits, all_values) -> Searc
         return _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, bits, n, legal,
                              all_values, t0)
     if max_nodes is not None:
-        ctr[nab.NODE_LIMIT] = max(1, int(max_nodes * SOLVER_SHARE))
+        ctr[NODE_LIMIT] = max(1, int(max_nodes * SOLVER_SHARE))
     if time_limit is not None:
-        ctr[nab.DEADLINE] = time.monotonic_ns() + int(time_limit * SOLVER_SHARE * 1e9)
+        ctr[DEADLINE] = time.monotonic_ns() + int(time_limit * SOLVER_SHARE * 1e9)
     res = _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, bits, n, legal,
                         all_values, t0)
     if res.exact:
@@ -386,26 +403,26 @@ def _grow_and_solve(name, solve_fn, F, Wk, ctr, out, remaining: int, max_bits: i
     (``GROW_FACTOR`` x its slots in nodes) move the entries to a 4x bigger one and go on.
     Returns (score, table, bits)."""
     from plyground.search.native import alphabeta as nab
-    user_limit = int(ctr[nab.NODE_LIMIT])
+    user_limit = int(ctr[NODE_LIMIT])
     bits = _solver_start_bits(remaining, max_bits)
     tt = _solver_table(name, bits)
     while True:
-        ctr[nab.TT_SIZE] = tt.shape[0]
-        growth_limit = 0 if bits >= max_bits else int(ctr[nab.NODES]) + GROW_FACTOR * tt.shape[0]
+        ctr[TT_SIZE] = tt.shape[0]
+        growth_limit = 0 if bits >= max_bits else int(ctr[NODES]) + GROW_FACTOR * tt.shape[0]
         limits = [x for x in (user_limit, growth_limit) if x > 0]
-        ctr[nab.NODE_LIMIT] = min(limits) if limits else 0
+        ctr[NODE_LIMIT] = min(limits) if limits else 0
         score = int(solve_fn(F, tt, ctr, Wk, out))
-        outgrown = bool(ctr[nab.ABORT] and growth_limit and ctr[nab.NODES] >= growth_limit
+        outgrown = bool(ctr[ABORT] and growth_limit and ctr[NODES] >= growth_limit
                         and (user_limit == 0 or growth_limit < user_limit)
-                        and not (ctr[nab.DEADLINE] and time.monotonic_ns() >= ctr[nab.DEADLINE]))
+                        and not (ctr[DEADLINE] and time.monotonic_ns() >= ctr[DEADLINE]))
         if not outgrown:
-            ctr[nab.NODE_LIMIT] = user_limit
+            ctr[NODE_LIMIT] = user_limit
             return score, tt, bits
         bits = min(max_bits, bits + 2)
         bigger = _solver_table(name, bits)
         nab.solver_tt_migrate(tt, bigger)
         tt = bigger
-        ctr[nab.ABORT] = 0
+        ctr[ABORT] = 0
 
 
 def _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, max_bits, n, legal, all_values, t0):
@@ -418,22 +435,22 @@ def _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, max_bits, n, le
     score, tt, bits = _grow_and_solve(state.game.name, solve_fn, F, Wk, ctr, out, MAXP - n, max_bits)
     solve_seconds = time.perf_counter() - t_solve
     engine_name = "alphabeta-numba-solver"
-    if ctr[nab.ABORT]:
+    if ctr[ABORT]:
         lo, hi = int(out[0]), int(out[1])
         best = _first_in_order(kernel, root, legal)
         value = 0.0 if lo <= 0 <= hi else (1.0 if lo > 0 else -1.0)
         return SearchResult(best_action=best, value=value, engine=engine_name,
-                            nodes=int(ctr[nab.NODES]), depth=0, pv=[best],
+                            nodes=int(ctr[NODES]), depth=0, pv=[best],
                             seconds=time.perf_counter() - t0,
                             extra={"budget_exhausted": True, "score_bounds": (lo, hi)})
-    root_nodes = int(ctr[nab.NODES])
+    root_nodes = int(ctr[NODES])
     # The principal variation first (cheap on the warm table): it gives a best move even if the
     # budget runs out while scoring the other moves below.
     F[0, :SL] = root
     pv_buf = np.zeros(MAXP + 1, dtype=np.int64)
-    pv = pv_buf[:int(solve_pv(F, tt, ctr, Wk, score, pv_buf))].tolist() if not ctr[nab.ABORT] else []
+    pv = pv_buf[:int(solve_pv(F, tt, ctr, Wk, score, pv_buf))].tolist() if not ctr[ABORT] else []
     action_scores: dict[int, int] = {}
-    if all_values and not ctr[nab.ABORT]:
+    if all_values and not ctr[ABORT]:
         for a in legal:
             child = np.array(kernel.play(root, a), dtype=np.int64)
             if kernel.is_terminal(child):
@@ -441,7 +458,7 @@ def _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, max_bits, n, le
                 continue
             F[0, :SL] = child
             action_scores[a] = -int(solve_fn(F, tt, ctr, Wk, out))
-            if ctr[nab.ABORT]:
+            if ctr[ABORT]:
                 del action_scores[a]
                 break
     F[0, :SL] = root
@@ -454,11 +471,11 @@ def _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, max_bits, n, le
     value = 0.0 if score == 0 else (1.0 if score > 0 else -1.0)
     extra: dict[str, Any] = {"action_scores": action_scores, "root_nodes": root_nodes,
                              "solve_seconds": solve_seconds, "tt_bits": bits}
-    if ctr[nab.ABORT]:
+    if ctr[ABORT]:
         extra["budget_exhausted"] = True  # the score is exact; some action scores / the PV are missing
         extra["best_action_proven"] = bool(pv) or (bool(action_scores) and max(action_scores.values()) == score)
     return SearchResult(
-        best_action=int(best), value=value, engine=engine_name, nodes=int(ctr[nab.NODES]),
+        best_action=int(best), value=value, engine=engine_name, nodes=int(ctr[NODES]),
         depth=len(pv), pv=pv,
         action_values={a: (0.0 if s == 0 else (1.0 if s > 0 else -1.0)) for a, s in action_scores.items()},
         seconds=time.perf_counter() - t0, exact=True, score=score, extra=extra)

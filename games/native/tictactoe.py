@@ -138,14 +138,16 @@ def _line_scores() -> np.ndarray:
 
 HEUR3 = _line_scores()                # |score| <= 72
 HEUR_TANH = np.array([math.tanh(v / 8.0) for v in range(-72, 73)], dtype=np.float64)
-HEUR_INT = np.rint(HEUR_TANH * HEURISTIC_SCALE).astype(np.int64)   # heuristic_score's values
+# heuristic_score of every ongoing position by the same index as HEUR3, its value looked up in
+# advance (int16, 39 KiB): one lookup fewer at each leaf of the alpha-beta search (about 1%).
+HEUR_SCORE3 = np.rint(HEUR_TANH[HEUR3.astype(np.int64) + 72] * HEURISTIC_SCALE).astype(np.int16)
 
 
 @njit(cache=True, inline="always")
-def _line_score(s):
-    """The integer line score (HEUR3) of an ongoing position, for the player to move."""
+def _line_index(s):
+    """The index of an ongoing position in HEUR3 and HEUR_SCORE3, for the player to move."""
     p = s[PLY] & 1
-    return np.int64(HEUR3[BASE3[s[p]] + 2 * BASE3[s[1 - p]]])
+    return BASE3[s[p]] + 2 * BASE3[s[1 - p]]
 
 
 @njit(cache=True)
@@ -155,7 +157,7 @@ def heuristic(s):
     if s[STATUS] != ONGOING:
         r = returns0(s)
         return r if (s[PLY] & 1) == 0 else -r
-    return HEUR_TANH[_line_score(s) + 72]
+    return HEUR_TANH[np.int64(HEUR3[_line_index(s)]) + 72]
 
 
 @njit(cache=True)
@@ -165,7 +167,7 @@ def heuristic_score(s):
     if s[STATUS] != ONGOING:
         r = np.int64(returns0(s)) * HEURISTIC_SCALE
         return r if (s[PLY] & 1) == 0 else -r
-    return HEUR_INT[_line_score(s) + 72]
+    return np.int64(HEUR_SCORE3[_line_index(s)])
 
 
 @njit(cache=True, inline="always")
@@ -207,6 +209,19 @@ LOWEST_CELL = np.array([(b & -b).bit_length() - 1 for b in range(1 << 9)], dtype
 CELL_ORDER = np.array([4, 0, 2, 6, 8, 1, 3, 5, 7], dtype=np.int64)
 
 
+def _empty_in_order() -> np.ndarray:
+    """EMPTY_IN_ORDER[occ]: the empty cells of the board whose marks are ``occ`` (9-bit mask), in
+    CELL_ORDER, packed 4 bits a cell from the lowest bits up (512 int64: 4 KiB)."""
+    table = np.zeros(1 << 9, dtype=np.int64)
+    for occ in range(1 << 9):
+        empty = [int(c) for c in CELL_ORDER if not (occ >> int(c)) & 1]
+        table[occ] = sum(c << (4 * i) for i, c in enumerate(empty))
+    return table
+
+
+EMPTY_IN_ORDER = _empty_in_order()
+
+
 @njit(cache=True, inline="always")
 def _lowest_cell(cells):
     return LOWEST_CELL[cells]
@@ -227,7 +242,7 @@ def immediate_win(s):
 @njit(cache=True)
 def nonlosing_moves(s, out):
     """Write the cells after which the opponent cannot win at once into ``out`` (centre, corners,
-    edges: ``order_scores``' order); return how many.
+    edges: ``order_scores``' order); return how many.  All NUM_ACTIONS slots of ``out`` are written.
 
     Assumes the player to move has no immediate win.  0 means the opponent has two threats.
     """
@@ -239,9 +254,10 @@ def nonlosing_moves(s, out):
             return 0
         out[0] = _lowest_cell(threats)
         return 1
-    n = 0
-    for i in range(9):  # branch-free: write every cell, advance only past the empty ones
-        c = CELL_ORDER[i]  # already in order_scores' order, so sorting them costs little
-        out[n] = c
-        n += ((occ >> c) & 1) ^ 1
-    return n
+    # The empty cells, in order, from one lookup: nine independent stores of 4-bit fields (the
+    # last 9 - n are cells of no meaning).  A loop appending each empty cell took 3.5% longer
+    # tic-tac-toe searches: its stores wait on each other through the count.
+    packed = EMPTY_IN_ORDER[occ]
+    for i in range(9):
+        out[i] = (packed >> (4 * i)) & 15
+    return 9 - s[PLY]

@@ -45,8 +45,8 @@ Everything lives in preallocated int64 arrays the driver (``plyground.search.alp
 - ``Wk`` scratch rows (move and score buffers);
 - the tables: the solver's is 1-D and prime-sized (one int64 a slot), the depth-limited
   search's is ``(2**bits, 2)`` (key, packed data; 0 = empty);
-- ``ctr`` counters, limits, the depth-limited search's options and results (slots below;
-  ``make_ctr``).
+- ``ctr`` counters, limits, the depth-limited search's options and results (slots in
+  ``plyground.search.native.layout``; ``make_ctr``).
 
 Nodes are counted as OpenSpiel's ``alpha_beta_search`` counts its calls: every position the
 search enters, the root of each iteration included, whether it ends up a leaf, a terminal, a
@@ -71,33 +71,19 @@ from numba.extending import intrinsic
 from plyground.games.native import connect4 as _c4
 from plyground.games.native import tictactoe as _ttt
 from plyground.games.native.status import HEURISTIC_SCALE
+from plyground.search.native.layout import (  # noqa: F401 (the engines' ctr layout, re-exported)
+    ABORT, ALL_VALUES, BEST_MOVE, CTR_LEN, DEADLINE, DONE_DEPTH, GEN, INF, LEAF_HEURISTIC,
+    LEAF_ROLLOUT, LEAF_MODE, MAX_DEPTH, N_BOUNDS, N_OUT, N_ROLL, NODE_LIMIT, NODES, OUT, PV_LEN,
+    REMAINING, TT_SHIFT, TT_SIZE, WIN,
+)
 from plyground.search.native.states import load_state, store_state
 
-WIN = 10000          # depth-limited scores: WIN + distance-to-win for a proven win
-INF = 30000          # outside every score; fits the 16-bit packed TT fields
-
-# ctr slots: counters and limits; the depth-limited search's options (MAX_DEPTH 0: to the end
-# of the game); its results (DONE_DEPTH 0: no iteration finished, -1: the root is over;
-# REMAINING: the plies left at the root; N_OUT, N_BOUNDS, PV_LEN: lengths of the result lists)
-NODES, NODE_LIMIT, DEADLINE, ABORT, TT_SHIFT, TT_SIZE = 0, 1, 2, 3, 4, 5
-GEN, MAX_DEPTH, REMAINING, LEAF_MODE, N_ROLL, ALL_VALUES = 6, 7, 8, 9, 10, 11
-DONE_DEPTH, BEST_MOVE, PV_LEN, N_OUT, N_BOUNDS = 12, 13, 14, 15, 16
-CTR_LEN = 18
-# After those slots (from OUT = CTR_LEN), ``make_ctr``'s array holds the depth-limited search's
-# result lists, so that the driver reads everything with one ``tolist``: the last finished
-# iteration's searched moves (ascending; NUM_ACTIONS slots), their scores (NUM_ACTIONS), the moves
-# that got only an upper bound (NUM_ACTIONS) and the principal variation (MAX_PLIES + 1).  Their
-# values (scores in [-1, 1]) go to the float row ``Wv``.
-OUT = CTR_LEN
 # Wk rows: scratch buffers
 W_RBUF, W_SBUF, W_MOVES, W_SCORES, W_VALS, W_FLAGS = range(6)
 CLOCK_EVERY = 1023   # the deadline is checked every CLOCK_EVERY + 1 nodes
 PREFETCH_BITS = 16   # prefetch depth-limited table slots only for tables bigger than 2**16 slots
                      # (a smaller one stays in cache, and the prefetch then costs more than it saves)
 _NEVER = np.int64(1) << 62
-
-# leaf modes of the depth-limited search
-LEAF_HEURISTIC, LEAF_ROLLOUT = 0, 1
 
 # Solver table: ONE int64 per slot of a prime-sized 1-D table (8 bytes, so twice the slots stay
 # in cache): lo + 128 (8 bits) | hi + 128 (8 bits) | move + 1 (8 bits) | key // size + 1 (40 bits).
