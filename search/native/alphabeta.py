@@ -23,7 +23,7 @@ lives in registers, and a frame row keeps a position only while its children are
 Every kernel function the engines call must not allocate: the engines are compiled without
 numba's reference counting (``_nrt=False``).
 
-Speed notes (measured on tic-tac-toe's ~4,100-node solve; 36 -> 16 ns a node in all):
+Speed notes (measured on tic-tac-toe's ~4,100-node solve; 36 -> 13 ns a node in all):
 positions as values (36 -> 27 ns); the kernels' sizes reach the engines as compile-time
 literals (module-level names in the entry wrappers, below), so frame offsets fold; the hot
 loops (``_ab_run``, ``_solve_run``) never call the clock: they pause every
@@ -34,17 +34,22 @@ children are leaves) enters its children in a plain loop instead of a frame each
 root's moves run in the same hot loop (same nodes, order and cut-offs either way), keeping its
 locals in registers; leaf scores are integer table lookups (``heuristic_score``, no floating
 point: 4%); below the root's children no node looks for an immediate win (4%); table slots
-are prefetched only for tables too big to stay in cache.  The searches are iterative over a
-frame stack because numba cannot cache recursion through function arguments.
+are prefetched only for tables too big to stay in cache.  The depth-limited search reaches its
+frames and table through flat 1-D views (made by its entry wrappers) with unsigned indices: a
+2-D ``F[ply, col]`` costs a multiply by the row length, read at run time, plus numba's
+negative-index wraparound; ``F[_ix(ply, W, col)]``, with ``W`` a compile-time literal, costs
+neither (12% faster, as are the kernels' unsigned table lookups, another 6%); a node's depth is
+the iteration's depth less its ply, so frames do not store it (1%).  The searches are iterative
+over a frame stack because numba cannot cache recursion through function arguments.
 
 Everything lives in preallocated int64 arrays the driver (``plyground.search.alphabeta``) owns:
 
 - ``F`` frames, one row per ply: ``[state | moves | (spare) | pv length | pv | locals]``;
   row 0 holds the root position when a solver entry point is called (the depth-limited entry
-  takes the root as an array argument);
+  takes the root as an array argument; below its root it works on ``F``'s flat view);
 - ``Wk`` scratch rows (move and score buffers);
 - the tables: the solver's is 1-D and prime-sized (one int64 a slot), the depth-limited
-  search's is ``(2**bits, 2)`` (key, packed data; 0 = empty);
+  search's is ``(2**bits, 2)`` (key, packed data; 0 = empty), used through its flat view;
 - ``ctr`` counters, limits, the depth-limited search's options and results (slots in
   ``plyground.search.native.layout``; ``make_ctr``).
 
@@ -76,7 +81,7 @@ from plyground.search.native.layout import (  # noqa: F401 (the engines' ctr lay
     LEAF_ROLLOUT, LEAF_MODE, MAX_DEPTH, N_BOUNDS, N_OUT, N_ROLL, NODE_LIMIT, NODES, OUT, PV_LEN,
     REMAINING, TT_SHIFT, TT_SIZE, WIN,
 )
-from plyground.search.native.states import load_state, store_state
+from plyground.search.native.states import load_state, row_view, store_state, store_state_at
 
 # Wk rows: scratch buffers
 W_RBUF, W_SBUF, W_MOVES, W_SCORES, W_VALS, W_FLAGS = range(6)
@@ -95,8 +100,8 @@ _S_UNKNOWN_LO, _S_UNKNOWN_HI = -127, 127
 _OFF16 = 32768
 
 # Per-ply locals of the iterative searches live after the pv in each frame row (offset SC).
-_K, _I, _ALPHA, _BETA, _BEST, _BMOVE, _KEY, _IDX, _ALPHA0, _DEPTH, _SORTED = range(11)
-N_SCALARS = 11
+_K, _I, _ALPHA, _BETA, _BEST, _BMOVE, _KEY, _IDX, _ALPHA0, _SORTED = range(10)
+N_SCALARS = 10
 
 
 def solver_tt_size(bits: int) -> int:
@@ -536,19 +541,26 @@ def _dl_unpack(d):
 
 @njit(cache=True, inline="always", _nrt=False)
 def _dl_store(tt, idx, key, lo, hi, depth, move, gen):
-    tt[idx, 0] = key
-    tt[idx, 1] = ((lo + _OFF16) | ((hi + _OFF16) << 16) | (np.int64(depth) << 32)
-                  | (np.int64(move + 1) << 40) | (np.int64(gen) << 48))
+    tt[np.uint64(2 * idx)] = key
+    tt[np.uint64(2 * idx + 1)] = ((lo + _OFF16) | ((hi + _OFF16) << 16) | (np.int64(depth) << 32)
+                                  | (np.int64(move + 1) << 40) | (np.int64(gen) << 48))
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _pv_take(F, PVL, ply, m):
+def _ix(row, W, col):
+    """The index of ``F[row, col]`` in the flat view of the frames (rows of ``W`` columns, a
+    compile-time literal), unsigned: numba then emits no negative-index wraparound code."""
+    return np.uint64(row * W + col)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _pv_take(F, PVL, ply, m, W):
     """The PV of ``ply`` becomes ``m`` followed by the PV of ``ply + 1``."""
-    cl = F[ply + 1, PVL]
-    F[ply, PVL] = cl + 1
-    F[ply, PVL + 1] = m
+    cl = F[_ix(ply + 1, W, PVL)]
+    F[_ix(ply, W, PVL)] = cl + 1
+    F[_ix(ply, W, PVL + 1)] = m
     for j in range(cl):
-        F[ply, PVL + 2 + j] = F[ply + 1, PVL + 1 + j]
+        F[_ix(ply, W, PVL + 2 + j)] = F[_ix(ply + 1, W, PVL + 1 + j)]
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -593,19 +605,20 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic_score, legal_a
     beta, key, idx)``: its ``k`` moves in the row, in search order, its narrowed window and its
     table key and slot (the caller keeps them in registers or pushes a frame, ``_ab_push``)."""
     PVL = SL + 2 * NA
+    W = SC + N_SCALARS
     if depth <= 0:
         v, w = _ab_leaf(is_terminal, returns0, to_play, heuristic_score, legal_actions, play,
                         immediate_win, move_count, MAXP, cur, leaf_mode, n_roll, rbuf, ply < 2)
-        F[ply, PVL] = 0 if w < 0 else 1
-        F[ply, PVL + 1] = w
+        F[_ix(ply, W, PVL)] = 0 if w < 0 else 1
+        F[_ix(ply, W, PVL + 1)] = w
         return True, v, 0, 0, 0, 0, 0
-    F[ply, PVL] = 0
+    F[_ix(ply, W, PVL)] = 0
     if is_terminal(cur):
         return True, _terminal_score(returns0, to_play, move_count, MAXP, cur), 0, 0, 0, 0, 0
     key = hash_key(cur)
     idx = _tt_index(key, shift)
     if shift < 64 - PREFETCH_BITS:
-        _prefetch(tt, idx)          # a big table: the slot loads while the moves are generated
+        _prefetch(tt, 2 * idx)      # a big table: the slot loads while the moves are generated
     n = move_count(cur)
     # Below the root's children (ply >= 2) every node was reached by one of its parent's
     # ``nonlosing_moves``, after which, by that function's contract, the player to move has no
@@ -613,16 +626,16 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic_score, legal_a
     # exact solver relies on the same contract.  Same nodes, about 4% faster tic-tac-toe searches.
     w = immediate_win(cur) if ply < 2 else -1
     if w >= 0:
-        F[ply, PVL] = 1
-        F[ply, PVL + 1] = w
+        F[_ix(ply, W, PVL)] = 1
+        F[_ix(ply, W, PVL + 1)] = w
         return True, WIN + (MAXP + 1 - n) // 2, 0, 0, 0, 0, 0
-    moves = F[ply, SL:SL + NA]
+    moves = row_view(F, ply * W + SL, NA)
     k = nonlosing_moves(cur, moves)
     if k == 0:                      # every move loses at once: PV = any move, the win
         legal_actions(cur, rbuf)
-        F[ply, PVL] = 2
-        F[ply, PVL + 1] = rbuf[0]
-        F[ply, PVL + 2] = immediate_win(play(cur, rbuf[0]))
+        F[_ix(ply, W, PVL)] = 2
+        F[_ix(ply, W, PVL + 1)] = rbuf[0]
+        F[_ix(ply, W, PVL + 2)] = immediate_win(play(cur, rbuf[0]))
         return True, -(WIN + (MAXP - n) // 2), 0, 0, 0, 0, 0
     if n >= MAXP - 2:
         return True, 0, 0, 0, 0, 0, 0
@@ -637,8 +650,8 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic_score, legal_a
         if alpha >= beta:
             return True, beta, 0, 0, 0, 0, 0
     tt_move = -1
-    d = tt[idx, 1]
-    if d != 0 and tt[idx, 0] == key:
+    d = tt[np.uint64(2 * idx + 1)]
+    if d != 0 and tt[np.uint64(2 * idx)] == key:
         tlo, thi, tdepth, tmove, tgen = _dl_unpack(d)
         if tgen == gen:
             tt_move = tmove
@@ -671,21 +684,21 @@ def _ab_enter(is_terminal, returns0, to_play, hash_key, heuristic_score, legal_a
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _ab_push(F, SL, SC, ply, cur, k, alpha, beta, key, idx, depth):
+def _ab_push(F, SL, SC, ply, cur, k, alpha, beta, key, idx):
     """Row ``ply`` becomes the frame of the opened node ``cur`` (its moves are already there),
     whose children are searched through the frame stack; returns its first move."""
-    m = F[ply, SL]
-    store_state(F, ply, cur)
-    F[ply, SC + _ALPHA] = alpha
-    F[ply, SC + _BETA] = beta
-    F[ply, SC + _ALPHA0] = alpha
-    F[ply, SC + _BEST] = -INF
-    F[ply, SC + _BMOVE] = m
-    F[ply, SC + _K] = k
-    F[ply, SC + _I] = 0
-    F[ply, SC + _KEY] = key
-    F[ply, SC + _IDX] = idx
-    F[ply, SC + _DEPTH] = depth
+    W = SC + N_SCALARS
+    m = F[_ix(ply, W, SL)]
+    store_state_at(F, ply * W, cur)
+    F[_ix(ply, W, SC + _ALPHA)] = alpha
+    F[_ix(ply, W, SC + _BETA)] = beta
+    F[_ix(ply, W, SC + _ALPHA0)] = alpha
+    F[_ix(ply, W, SC + _BEST)] = -INF
+    F[_ix(ply, W, SC + _BMOVE)] = m
+    F[_ix(ply, W, SC + _K)] = k
+    F[_ix(ply, W, SC + _I)] = 0
+    F[_ix(ply, W, SC + _KEY)] = key
+    F[_ix(ply, W, SC + _IDX)] = idx
     return m
 
 
@@ -703,25 +716,29 @@ def _ab_store(tt, idx, key, best, alpha0, beta, depth, move, gen):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _ab_close(F, tt, SC, ply, best, beta, gen):
-    """The node of frame ``ply`` is searched: store its result in the table."""
-    _ab_store(tt, F[ply, SC + _IDX], F[ply, SC + _KEY], best, F[ply, SC + _ALPHA0], beta,
-              F[ply, SC + _DEPTH], F[ply, SC + _BMOVE], gen)
+def _ab_close(F, tt, SC, ply, best, beta, depth, gen):
+    """The node of frame ``ply`` (searched to ``depth``) is searched: store its result in the table."""
+    W = SC + N_SCALARS
+    _ab_store(tt, F[_ix(ply, W, SC + _IDX)], F[_ix(ply, W, SC + _KEY)], best,
+              F[_ix(ply, W, SC + _ALPHA0)], beta, depth, F[_ix(ply, W, SC + _BMOVE)], gen)
 
 
 @njit(cache=True, _nrt=False)
 def _ab_run(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic_score, order_scores,
             immediate_win, nonlosing_moves, move_count, ordered, SL, NA, MAXP, F, tt, ctr, Wk,
             root, ply, cur, depth, alpha, beta, nodes, pause):
-    """The depth-limited search's hot loop, from entering ``cur`` at row ``ply``.
+    """The depth-limited search's hot loop, from entering ``cur`` at row ``ply``.  ``F`` and
+    ``tt`` are the flat (1-D) views of the frames and the table.
 
     Returns ``(done, score, ply, cur, depth, alpha, beta, nodes)``: done with the score of row
     ``root``, or paused (``nodes == pause``) just before entering the node it hands back."""
     SC = SL + 2 * NA + MAXP + 2
     PVL = SL + 2 * NA
+    W = SC + N_SCALARS
     shift, gen, leaf_mode, n_roll = ctr[TT_SHIFT], ctr[GEN], ctr[LEAF_MODE], ctr[N_ROLL]
     all_values = ctr[ALL_VALUES] != 0
     sbuf, rbuf = Wk[W_SBUF], Wk[W_RBUF]
+    D = depth + ply                 # every node's depth is D - its ply (no extensions)
     while True:
         if nodes >= pause:
             return False, 0, ply, cur, depth, alpha, beta, nodes
@@ -732,7 +749,7 @@ def _ab_run(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuri
             tt, shift, ply, cur, depth, alpha, beta, leaf_mode, n_roll, gen, sbuf, rbuf)
         if not decided:
             if depth > 1 or nodes + k > pause:
-                m = _ab_push(F, SL, SC, ply, cur, k, a, b, key, idx, depth)
+                m = _ab_push(F, SL, SC, ply, cur, k, a, b, key, idx)
                 alpha, beta = -b, -a
                 depth -= 1
                 cur = play(cur, m)
@@ -743,9 +760,9 @@ def _ab_run(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuri
             # as through the frame stack, with its locals in registers (no frame: 2% faster).
             alpha = a
             best = -INF
-            bm = F[ply, SL]
+            bm = F[_ix(ply, W, SL)]
             for i in range(k):
-                m = F[ply, SL + i]
+                m = F[_ix(ply, W, SL + i)]
                 nodes += 1
                 v, w = _ab_leaf(is_terminal, returns0, to_play, heuristic_score, legal_actions, play,
                                 immediate_win, move_count, MAXP, play(cur, m), leaf_mode, n_roll, rbuf,
@@ -756,9 +773,9 @@ def _ab_run(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuri
                     bm = m
                     if sc > alpha:
                         alpha = sc
-                        F[ply, PVL] = 1 if w < 0 else 2
-                        F[ply, PVL + 1] = m
-                        F[ply, PVL + 2] = w
+                        F[_ix(ply, W, PVL)] = 1 if w < 0 else 2
+                        F[_ix(ply, W, PVL + 1)] = m
+                        F[_ix(ply, W, PVL + 2)] = w
                         if sc >= b:
                             break
             _ab_store(tt, idx, key, best, a, b, 1, bm, gen)
@@ -768,35 +785,35 @@ def _ab_run(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuri
                 return True, v, ply, cur, depth, alpha, beta, nodes
             ply -= 1
             sc = -v
-            i = F[ply, SC + _I]
-            a = F[ply, SC + _ALPHA]
-            b = F[ply, SC + _BETA]
-            best = F[ply, SC + _BEST]
+            i = F[_ix(ply, W, SC + _I)]
+            a = F[_ix(ply, W, SC + _ALPHA)]
+            b = F[_ix(ply, W, SC + _BETA)]
+            best = F[_ix(ply, W, SC + _BEST)]
             if ply == 0:            # the root: every move's score (an upper bound if it cannot
-                m = F[0, SL + i]    # be best and only best moves are wanted)
+                m = F[_ix(0, W, SL + i)]    # be best and only best moves are wanted)
                 Wk[W_VALS, m] = sc
                 Wk[W_FLAGS, m] = 1 if (all_values or sc > a) else 2
             cut = False
             if sc > best:
                 best = sc
-                F[ply, SC + _BEST] = sc
-                F[ply, SC + _BMOVE] = F[ply, SL + i]
+                F[_ix(ply, W, SC + _BEST)] = sc
+                F[_ix(ply, W, SC + _BMOVE)] = F[_ix(ply, W, SL + i)]
                 if sc > a:
                     a = sc
-                    F[ply, SC + _ALPHA] = sc
-                    _pv_take(F, PVL, ply, F[ply, SL + i])
+                    F[_ix(ply, W, SC + _ALPHA)] = sc
+                    _pv_take(F, PVL, ply, F[_ix(ply, W, SL + i)], W)
                     cut = sc >= b
             i += 1
-            if not cut and i < F[ply, SC + _K]:
-                F[ply, SC + _I] = i
+            if not cut and i < F[_ix(ply, W, SC + _K)]:
+                F[_ix(ply, W, SC + _I)] = i
                 alpha, beta = -b, -a
                 if ply == 0 and all_values:
                     beta = INF      # every root move gets the full window
-                depth = F[ply, SC + _DEPTH] - 1
-                cur = play(load_state(cur, F, ply), F[ply, SL + i])
+                depth = D - ply - 1
+                cur = play(load_state(cur, F, ply * W), F[_ix(ply, W, SL + i)])
                 ply += 1
                 break
-            _ab_close(F, tt, SC, ply, best, b, gen)
+            _ab_close(F, tt, SC, ply, best, b, D - ply, gen)
             v = best
 
 
@@ -827,13 +844,13 @@ def _ab_search(legal_actions, play, is_terminal, returns0, to_play, hash_key, he
 @njit(cache=True, _nrt=False)
 def _ab_root(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic_score,
              order_scores, immediate_win, nonlosing_moves, move_count, ordered,
-             SL, NA, MAXP, F, tt, ctr, Wk, depth):
+             SL, NA, MAXP, F, Ff, tt, ctr, Wk, depth):
     """One iteration at ``depth`` from the position in ``F[0]`` (not over), over every legal move.
 
     ``Wk[W_VALS, a]`` gets move ``a``'s score and ``Wk[W_FLAGS, a]`` 1 if exact, 2 if an upper
     bound (when ``ctr[ALL_VALUES]`` is 0, moves that cannot beat the best get only a bound), 0 if
     unsearched.  The PV is left in row 0.  Returns the best move (-1 if aborted before any move
-    finished).
+    finished).  ``Ff`` is ``F``'s flat view and ``tt`` the table's (the hot loop's arrays).
     """
     PVL = SL + 2 * NA
     SC = PVL + MAXP + 2
@@ -845,8 +862,8 @@ def _ab_root(new_state, legal_actions, play, is_terminal, returns0, to_play, has
     key = hash_key(root)
     idx = _tt_index(key, ctr[TT_SHIFT])
     tt_move = -1
-    d = tt[idx, 1]
-    if d != 0 and tt[idx, 0] == key:
+    d = tt[np.uint64(2 * idx + 1)]
+    if d != 0 and tt[np.uint64(2 * idx)] == key:
         tlo, thi, tdepth, tmove, tgen = _dl_unpack(d)
         if tgen == gen:
             tt_move = tmove
@@ -873,24 +890,24 @@ def _ab_root(new_state, legal_actions, play, is_terminal, returns0, to_play, has
     F[0, SC + _I] = 0
     F[0, SC + _KEY] = key
     F[0, SC + _IDX] = idx
-    F[0, SC + _DEPTH] = depth
     _ab_search(legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic_score,
                order_scores, immediate_win, nonlosing_moves, move_count, ordered,
-               SL, NA, MAXP, F, tt, ctr, Wk, 0, 1, play(root, moves[0]), depth - 1, -INF, INF)
+               SL, NA, MAXP, Ff, tt, ctr, Wk, 0, 1, play(root, moves[0]), depth - 1, -INF, INF)
     return F[0, SC + _BMOVE] if ctr[ABORT] == 0 else -1
 
 
 @njit(cache=True, _nrt=False)
 def _ab_iterate(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key, heuristic_score,
                 order_scores, immediate_win, nonlosing_moves, move_count, ordered,
-                SL, NA, MAXP, root, F, tt, ctr, Wk, Wv):
+                SL, NA, MAXP, root, F, Ff, tt, ctr, Wk, Wv):
     """Iterative deepening from the position in the array ``root``: depths 1, 2, ... up to
     ``ctr[MAX_DEPTH]`` (0: to the end of the game) until a budget runs out, a score is proven or
     the tree ends.  The counters and results in ``ctr`` are reset here.  The last FINISHED
     iteration is left in ``ctr[DONE_DEPTH]`` (0: none finished; -1: the root is over and nothing
     was searched), ``ctr[BEST_MOVE]``, ``ctr[PV_LEN]``, ``ctr[N_OUT]``, ``ctr[N_BOUNDS]``, the
     result lists from ``ctr[OUT]`` on and ``Wv``; ``ctr[REMAINING]`` gets the plies left at the
-    root.  ``ctr`` comes from ``make_ctr``."""
+    root.  ``ctr`` comes from ``make_ctr``; ``Ff`` and ``tt`` are the flat views of the frames
+    ``F`` and of the table (see ``_ab_run``)."""
     PVL = SL + 2 * NA
     scale = HEURISTIC_SCALE
     ctr[NODES] = 0
@@ -913,7 +930,7 @@ def _ab_iterate(new_state, legal_actions, play, is_terminal, returns0, to_play, 
     for d in range(1, max_depth + 1):
         best = _ab_root(new_state, legal_actions, play, is_terminal, returns0, to_play, hash_key,
                         heuristic_score, order_scores, immediate_win, nonlosing_moves, move_count,
-                        ordered, SL, NA, MAXP, F, tt, ctr, Wk, d)
+                        ordered, SL, NA, MAXP, F, Ff, tt, ctr, Wk, d)
         if ctr[ABORT] != 0:
             break
         n_out = 0
@@ -956,7 +973,8 @@ def tictactoe_ab_iterate(root, F, tt, ctr, Wk, Wv):
     return _ab_iterate(_ttt.new_state, _ttt.legal_actions, _ttt.play, _ttt.is_terminal, _ttt.returns0,
                        _ttt.to_play, _ttt.hash_key, _ttt.heuristic_score, _ttt.order_scores,
                        _ttt.immediate_win, _ttt.nonlosing_moves, _ttt.move_count, _TTT_ORD,
-                       _TTT_SL, _TTT_NA, _TTT_MAXP, root, F, tt, ctr, Wk, Wv)
+                       _TTT_SL, _TTT_NA, _TTT_MAXP, root, F, F.reshape(F.size), tt.reshape(tt.size),
+                       ctr, Wk, Wv)
 
 
 @njit(cache=True)
@@ -978,7 +996,8 @@ def connect4_ab_iterate(root, F, tt, ctr, Wk, Wv):
     return _ab_iterate(_c4.new_state, _c4.legal_actions, _c4.play, _c4.is_terminal, _c4.returns0,
                        _c4.to_play, _c4.hash_key, _c4.heuristic_score, _c4.order_scores,
                        _c4.immediate_win, _c4.nonlosing_moves, _c4.move_count, _C4_ORD,
-                       _C4_SL, _C4_NA, _C4_MAXP, root, F, tt, ctr, Wk, Wv)
+                       _C4_SL, _C4_NA, _C4_MAXP, root, F, F.reshape(F.size), tt.reshape(tt.size),
+                       ctr, Wk, Wv)
 
 
 @njit(cache=True)

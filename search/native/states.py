@@ -9,6 +9,7 @@ compile time; they allocate nothing.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -16,8 +17,8 @@ from numba.extending import intrinsic
 
 @intrinsic
 def load_state(typingctx, like, arr, row):
-    """The position stored in ``arr[row, :len(like)]`` (``arr[:len(like)]`` if ``arr`` is 1-D;
-    ``row`` is then ignored), as a tuple of ``like``'s type."""
+    """The position stored in ``arr[row, :len(like)]`` (``arr[row:row + len(like)]`` if ``arr``
+    is 1-D: ``row`` is then an element offset), as a tuple of ``like``'s type."""
     sig = like(like, arr, row)
 
     def codegen(context, builder, signature, args):
@@ -28,7 +29,7 @@ def load_state(typingctx, like, arr, row):
         vals = []
         for j in range(tupty.count):
             col = context.get_constant(types.intp, j)
-            inds = [args[2], col] if arrty.ndim == 2 else [col]
+            inds = [args[2], col] if arrty.ndim == 2 else [builder.add(args[2], col)]
             ptr = cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, arrty.layout, inds)
             vals.append(builder.load(ptr))
         return context.make_tuple(builder, tupty, vals)
@@ -41,3 +42,36 @@ def store_state(arr, row, s):
     """Write the position ``s`` into ``arr[row, :len(s)]``."""
     for j in range(len(s)):
         arr[row, j] = s[j]
+
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def store_state_at(arr, off, s):
+    """Write the position ``s`` into the 1-D ``arr[off:off + len(s)]`` (unsigned indices: no
+    negative-index wraparound code; ``off`` must be in range)."""
+    for j in range(len(s)):
+        arr[np.uint64(off + j)] = s[j]
+
+
+@intrinsic
+def row_view(typingctx, arr, off, n):
+    """``arr[off:off + n]`` of a 1-D contiguous array, without a slice's sign and bound fix-ups
+    (the caller guarantees the range): a view holding no reference of its own, for the engines'
+    NRT-free code."""
+    sig = arr(arr, off, n)
+
+    def codegen(context, builder, signature, args):
+        aryty, offty, nty = signature.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        out = context.make_array(aryty)(context, builder)
+        start = context.cast(builder, args[1], offty, types.intp)
+        length = context.cast(builder, args[2], nty, types.intp)
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
+            context.get_data_type(aryty.dtype)))
+        context.populate_array(out, data=builder.gep(ary.data, [start]),
+                               shape=cgutils.pack_array(builder, [length]),
+                               strides=cgutils.pack_array(builder, [itemsize]),
+                               itemsize=ary.itemsize, meminfo=None, parent=ary.parent)
+        return out._getvalue()
+
+    return sig, codegen
