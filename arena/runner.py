@@ -73,6 +73,7 @@ SOLO_INTERVAL = 0.002   # finish more often than every 2 ms (else each game is c
 CHUNK_SECONDS = 0.1     # very fast games go to a worker in chunks of about this much play ...
 MAX_CHUNK = 64          # ... and at most this many games (each chunk costs the parent ~1 ms of thread hand-offs)
 STATUS_INTERVAL = 0.1   # seconds between progress callbacks (10 Hz)
+_SHUTDOWN_WAIT = 30.0   # seconds to wait for killed workers to be gone, then for the pool's thread
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,12 +356,33 @@ class LocalBackend:
         self._start()
 
     def shutdown(self) -> None:
-        for p in self.worker_pids():
+        """Kill the workers and stop the pool without waiting on it.
+
+        A worker killed while it sends a result leaves half a message in the pool's result pipe,
+        and the pool's manager thread then waits for the rest forever (so would
+        ``pool.shutdown(wait=True)``, and the interpreter's exit).  Once every worker is gone,
+        closing this process's copy of that pipe's write end ends the wait: the thread reads
+        end-of-file, counts the pool as broken and exits."""
+        from multiprocessing.connection import wait as wait_ready
+        pool = self.pool
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        for p in procs:
             try:
-                os.kill(p, signal.SIGKILL)
+                os.kill(p.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        pending = [p.sentinel for p in procs]
+        deadline = time.monotonic() + _SHUTDOWN_WAIT
+        while pending and time.monotonic() < deadline:
+            done = wait_ready(pending, timeout=deadline - time.monotonic())
+            pending = [s for s in pending if s not in done]
+        thread = getattr(pool, "_executor_manager_thread", None)
+        writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+        pool.shutdown(wait=False, cancel_futures=True)
+        if writer is not None and not pending:
+            writer.close()
+        if thread is not None:
+            thread.join(timeout=_SHUTDOWN_WAIT)
 
 
 class RayBackend:

@@ -3,6 +3,7 @@ resuming after SIGKILL at a random moment (a real subprocess)."""
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import sqlite3
@@ -328,3 +329,41 @@ def test_sigkill_during_group_commits_then_resume_matches_an_uninterrupted_run(t
     assert con.execute("SELECT count(*), count(DISTINCT id) FROM games").fetchone() == (3000, 3000)
     assert con.execute("SELECT sum(plies) FROM games").fetchone()[0] == con.execute(
         "SELECT count(*) FROM moves").fetchone()[0]  # every game with all its moves, no orphans
+
+
+def _big_result(n: int) -> bytes:
+    """A task whose result takes a while to send through the pool's result pipe."""
+    return b"x" * n
+
+
+def _bytes_read(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no rchar in /proc/{pid}/io")
+
+
+def test_shutdown_returns_when_a_worker_is_killed_in_the_middle_of_sending_a_result():
+    # A worker killed mid-message left the pool's thread waiting for the rest of it forever, and
+    # shutdown (and the interpreter's exit) with it.  The worker sends its result in one write
+    # call, which the kernel counts when it returns, so the transfer is watched from this side.
+    import threading
+
+    from plyground.arena.runner import LocalBackend
+
+    backend = LocalBackend(1)
+    backend.pool.submit(_big_result, 1).result(timeout=120)  # the worker is up
+    me = os.getpid()
+    start = _bytes_read(me)
+    future = backend.pool.submit(_big_result, 300_000_000)
+    deadline = time.monotonic() + 120
+    while _bytes_read(me) - start < 30_000_000:  # part of the result has come through the pipe
+        assert time.monotonic() < deadline, "the worker never started sending its result"
+        time.sleep(0.0005)
+    thread = backend.pool._executor_manager_thread
+    done = threading.Event()
+    closer = threading.Thread(target=lambda: (backend.shutdown(), done.set()), daemon=True)
+    closer.start()
+    assert done.wait(90), "shutdown hung on the half-sent result"
+    assert not thread.is_alive()
+    assert not future.done() or future.exception() is not None  # the result never arrived whole
