@@ -24,7 +24,7 @@ How ``bench_alphabeta`` counts and times, so that the two rates compare like wit
   on connect4 it gets ``maximum_depth`` and a cheap board-hash leaf value.
 - Our time is the wall clock of the whole public ``search(state, depth=...)`` call: option
   checks, table set-up, the numba engine and building the ``SearchResult`` (that Python costs
-  about 8 us per call here, a tenth of a 4,000-node tic-tac-toe solve), after one warm-up call
+  about 4 us per call here, a tenth of a 4,100-node tic-tac-toe solve), after one warm-up call
   that loads the compiled code.
 - The machine is shared, so the two alternate: each round times ours for about half an
   OpenSpiel run, one OpenSpiel run, and ours again for the other half (so a change of load
