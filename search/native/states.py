@@ -26,10 +26,11 @@ def load_state(typingctx, like, arr, row):
         ary = context.make_array(arrty)(context, builder, args[1])
         shape = cgutils.unpack_tuple(builder, ary.shape)
         strides = cgutils.unpack_tuple(builder, ary.strides)
+        offset = context.cast(builder, args[2], signature.args[2], types.intp)
         vals = []
         for j in range(tupty.count):
             col = context.get_constant(types.intp, j)
-            inds = [args[2], col] if arrty.ndim == 2 else [builder.add(args[2], col)]
+            inds = [args[2], col] if arrty.ndim == 2 else [builder.add(offset, col)]
             ptr = cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, arrty.layout, inds)
             vals.append(builder.load(ptr))
         return context.make_tuple(builder, tupty, vals)
@@ -42,7 +43,6 @@ def store_state(arr, row, s):
     """Write the position ``s`` into ``arr[row, :len(s)]``."""
     for j in range(len(s)):
         arr[row, j] = s[j]
-
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -58,6 +58,8 @@ def row_view(typingctx, arr, off, n):
     """``arr[off:off + n]`` of a 1-D contiguous array, without a slice's sign and bound fix-ups
     (the caller guarantees the range): a view holding no reference of its own, for the engines'
     NRT-free code."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"):
+        return None  # (a typing error: only 1-D contiguous arrays)
     sig = arr(arr, off, n)
 
     def codegen(context, builder, signature, args):
@@ -71,7 +73,7 @@ def row_view(typingctx, arr, off, n):
         context.populate_array(out, data=builder.gep(ary.data, [start]),
                                shape=cgutils.pack_array(builder, [length]),
                                strides=cgutils.pack_array(builder, [itemsize]),
-                               itemsize=ary.itemsize, meminfo=None, parent=ary.parent)
+                               itemsize=ary.itemsize, meminfo=None, parent=None)
         return out._getvalue()
 
     return sig, codegen
