@@ -427,7 +427,6 @@ def _grow_and_solve(name, solve_fn, F, Wk, ctr, out, remaining: int, max_bits: i
 
 def _native_solve(state, kernel, solve_fn, solve_pv, F, Wk, ctr, max_bits, n, legal, all_values, t0):
     """Exact mode: the root score, every move's score (``all_values``), the best move and a PV."""
-    from plyground.search.native import alphabeta as nab
     SL, MAXP = kernel.STATE_LEN, kernel.MAX_PLIES
     out = np.zeros(2, dtype=np.int64)
     root = state.array.copy()
