@@ -717,7 +717,7 @@ def _ab_store(tt, idx, key, best, alpha0, beta, depth, move, gen):
 
 @njit(cache=True, inline="always", _nrt=False)
 def _ab_close(F, tt, SC, ply, best, beta, depth, gen):
-    """The node of frame ``ply`` (searched to ``depth``) is searched: store its result in the table."""
+    """The node of frame ``ply`` is searched to ``depth``: store its result in the table."""
     W = SC + N_SCALARS
     _ab_store(tt, F[_ix(ply, W, SC + _IDX)], F[_ix(ply, W, SC + _KEY)], best,
               F[_ix(ply, W, SC + _ALPHA0)], beta, depth, F[_ix(ply, W, SC + _BMOVE)], gen)
