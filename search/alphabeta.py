@@ -105,8 +105,6 @@ def _native_leaf(state, proposer, proposer_k, opponent, value):
     NativeState, nab = _lazy_modules()
     if not isinstance(state, NativeState) or state.game.name not in nab.ENTRY_POINTS:
         return None
-    if proposer is None and opponent is None and value is None:
-        return _HEURISTIC_LEAF
     if proposer is not None and not (type(proposer) is UniformProposer and proposer_k is None):
         return None
     if opponent is not None and not (type(opponent) is FullWidthOpponent and opponent.mode == "full"):
@@ -148,14 +146,8 @@ def search(state, *, depth: int | None = None, max_nodes: int | None = None,
     >>> r = search(s, depth=2); (r.best_action, r.value, r.exact, r.score)
     (2, 1.0, True, 3)
     """
-    # (a tic-tac-toe search takes ~50 us: the common case - an int depth, no budget, no hook -
-    # is recognised first, and anything else gets the full checks)
-    if not (type(depth) is int and depth >= 1 and max_nodes is None and time_limit is None
-            and not exact and proposer_k is None and type(tt_bits) is int
-            and MIN_TT_BITS <= tt_bits <= MAX_TT_BITS):
-        _check_options(depth, max_nodes, time_limit, exact, tt_bits, proposer_k)
-    if proposer is not None or opponent is not None or value is not None:
-        _check_hooks(proposer, opponent, value)
+    _check_options(depth, max_nodes, time_limit, exact, tt_bits, proposer_k)
+    _check_hooks(proposer, opponent, value)
     if engine not in ("auto", "native", "generic"):
         raise PlygroundError(f"engine must be 'auto', 'native' or 'generic', got {engine!r}")
     if not exact and depth is None and max_nodes is None and time_limit is None:
