@@ -35,6 +35,16 @@ class Agent:
     def reset(self, seed: int | None = None) -> None:
         """Forget the previous game; ``seed`` re-seeds any randomness."""
 
+    def check_game(self, game) -> None:
+        """Raise ``UnsupportedGameError`` if this agent cannot play ``game`` honestly, naming what the
+        game has (hidden information, chance, more players, ...) that the agent does not support.
+        Called before the first game; cheap (loads no model, compiles nothing).  The default accepts
+        every game whose moves come in turns."""
+
+    def warm_up(self, game) -> None:
+        """Compile or load everything needed to play ``game`` (numba kernels, models), so that no
+        move pays for it on the clock.  Called once per game per process, before the first move."""
+
     def act(self, state, clock: float | None = None) -> Decision:
         raise NotImplementedError
 

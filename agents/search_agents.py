@@ -27,6 +27,12 @@ class MinimaxAgent(Agent):
         "value": Param(str, "heuristic", "leaf evaluator at the depth limit", choices=("heuristic", "rollout")),
     }
 
+    def check_game(self, game) -> None:
+        super().check_game(game)
+
+    def warm_up(self, game) -> None:
+        super().warm_up(game)
+
     def act(self, state, clock: float | None = None) -> Decision:
         from plyground.search import alphabeta
         from plyground.search.hooks import HeuristicValue, RolloutValue
@@ -72,6 +78,12 @@ class MCTSAgent(Agent):
     def reset(self, seed: int | None = None) -> None:
         self._seed = merged_seed(self.params["seed"], seed)
         self._engine = None
+
+    def check_game(self, game) -> None:
+        super().check_game(game)
+
+    def warm_up(self, game) -> None:
+        super().warm_up(game)
 
     def act(self, state, clock: float | None = None) -> Decision:
         if self._engine is None:
@@ -126,6 +138,12 @@ class OpenSpielMCTSAgent(Agent):
     def reset(self, seed: int | None = None) -> None:
         self._seed = merged_seed(self.params["seed"], seed)
         self._bots = {}
+
+    def check_game(self, game) -> None:
+        super().check_game(game)
+
+    def warm_up(self, game) -> None:
+        super().warm_up(game)
 
     def act(self, state, clock: float | None = None) -> Decision:
         import random

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from plyground.games.errors import InfrastructureError, PlygroundError
+from plyground.games.information import player_view
 
 # Termination reasons
 NORMAL = "normal"
@@ -155,7 +156,7 @@ def play_game(game, agents: Sequence, seed: int | None = None, move_time: float 
             try:
                 if hard:
                     alarm.arm(move_time + grace)
-                decision = agent.act(state.clone(), clock=move_time)
+                decision = agent.act(player_view(state, player), clock=move_time)
                 alarm.disarm()
             except MoveInterrupted:
                 alarm.disarm()

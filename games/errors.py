@@ -40,3 +40,8 @@ class IllegalActionError(PlygroundError, ValueError):
 class InfrastructureError(PlygroundError):
     """The environment failed, not the agent (e.g. an LLM endpoint that stays unreachable after
     retries).  The arena retries such a game and, if it persists, records it ``aborted``, unrated."""
+
+
+class UnsupportedGameError(PlygroundError):
+    """A game that cannot be played here, or that an agent cannot play: raised before the first move,
+    naming what the game has (chance, hidden information, three players, ...) that is not supported."""

@@ -27,17 +27,13 @@ from typing import Iterator
 import numpy as np
 import pyspiel
 
-from plyground.games.errors import IllegalActionError, PlygroundError, UnknownGameError
+from plyground.games.errors import IllegalActionError, PlygroundError, UnknownGameError, UnsupportedGameError
 
 __all__ = ["OpenSpielGame", "OpenSpielState", "UnsupportedGameError", "CHANCE_PLAYER", "TERMINAL_PLAYER"]
 
 CHANCE_PLAYER = int(pyspiel.PlayerId.CHANCE)  # -1
 TERMINAL_PLAYER = int(pyspiel.PlayerId.TERMINAL)  # -4
 _MAX_NOTATION = 60  # legal moves spelled out in an error message
-
-
-class UnsupportedGameError(PlygroundError):
-    """A real OpenSpiel game that plyground's turn-based State cannot represent."""
 
 
 @contextlib.contextmanager
