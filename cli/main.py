@@ -88,12 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run our engine and its OpenSpiel peer in one process and print both rates and the ratio.")
     q.add_argument("what", choices=("mcts", "alphabeta", "solver"),
                    help="mcts: vs OpenSpiel's C++ MCTSBot; alphabeta: vs OpenSpiel's Python alpha_beta_search; "
-                        "solver: exact connect4 solving of ../shared/data positions")
+                        "solver: exact connect4 solving of the 280 solved positions shipped with plyground")
     q.add_argument("--game", choices=("connect4", "tictactoe"), default=None,
                    help="default: connect4 for mcts, tictactoe for alphabeta")
     q.add_argument("--sims", type=int, default=20000, help="mcts: simulations per search (default 20000)")
     q.add_argument("--repeats", type=int, default=3, help="mcts: searches per engine (default 3)")
-    q.add_argument("--positions", default=None, help="solver: path to a positions file (default: the shared data)")
+    q.add_argument("--positions", default=None, help="solver: a 'MOVES SCORE' positions file (default: the copy shipped with plyground)")
     q.add_argument("--stones", default=None,
                    help="solver: comma-separated stone counts to run (default: all of 8,12,...,32)")
     q.add_argument("--cpp-solver", default=None, metavar="BINARY",

@@ -2,9 +2,9 @@
 
 - ``bench_alphabeta(game)``: our numba alpha-beta against OpenSpiel's Python
   ``open_spiel.python.algorithms.minimax.alpha_beta_search`` (nodes per second and time).
-- ``bench_solver(stones)``: our exact solver on the solved connect-four positions of
-  ``shared/data`` (mean time per stone count, every score checked), optionally beside a C++
-  solver binary run on the same positions.
+- ``bench_solver(stones)``: our exact solver on the 280 solved connect-four positions shipped in
+  ``plyground/search/data/`` (mean time per stone count, every score checked), optionally beside
+  a C++ solver binary run on the same positions.
 
 Both print a readable report and return a dict (the ``plyground bench`` command shows either).
 
@@ -33,7 +33,6 @@ How ``bench_alphabeta`` counts and times, so that the two rates compare like wit
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import time
@@ -197,18 +196,22 @@ def bench_alphabeta(game: str = "tictactoe", *, depth: int | None = None, rounds
 
 
 # ---------------------------------------------------------------- the solver on the solved positions
-def default_positions_path() -> Path:
-    """``shared/data/connect4_solved_positions.txt`` beside the checkout (PLYGROUND_SHARED overrides)."""
-    env = os.environ.get("PLYGROUND_SHARED")
-    base = Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
-    return base / "data" / "connect4_solved_positions.txt"
+POSITIONS_FILE = "connect4_solved_positions.txt"
+
+
+def default_positions():
+    """The 280 solved connect-four positions shipped inside the package (``plyground/search/data/``,
+    format in its README.md), as an ``importlib.resources`` traversable: it works from a wheel too."""
+    from importlib.resources import files
+    return files("plyground.search").joinpath("data", POSITIONS_FILE)
 
 
 def load_positions(path: str | Path | None = None) -> list[tuple[str, int]]:
-    """The ``MOVES SCORE`` lines of a solved-positions file."""
-    p = Path(path) if path is not None else default_positions_path()
-    if not p.exists():
-        raise PlygroundError(f"solved positions file not found: {p} (pass path=, or set PLYGROUND_SHARED)")
+    """The ``MOVES SCORE`` lines of a solved-positions file (default: the shipped copy)."""
+    p = Path(path) if path is not None else default_positions()
+    if not p.is_file():
+        where = "the installed package lacks its data" if path is None else "give an existing file"
+        raise PlygroundError(f"solved positions file not found: {str(p)!r} ({where})")
     rows = []
     for i, line in enumerate(p.read_text().splitlines(), 1):
         if not line.strip():
@@ -242,7 +245,8 @@ def _run_cpp(binary: str, lines: list[str]) -> tuple[list[int], list[float] | No
 def bench_solver(stones: Sequence[int] = DEFAULT_STONES, *, path: str | Path | None = None,
                  cpp_solver: str | None = None, reset_table: bool = False, tt_bits: int = 24,
                  verbose: bool = True) -> dict[str, Any]:
-    """Solve the shared connect-four positions with ``stones`` stones; check every score.
+    """Solve the solved connect-four positions (``path``, default the shipped copy) with ``stones``
+    stones; check every score.
 
     Times the score search (the numba null-window solver, as a C++ solver's ``solve``) and the
     whole ``solve()`` call (which adds the principal variation).  The table is kept between
@@ -294,7 +298,7 @@ def bench_solver(stones: Sequence[int] = DEFAULT_STONES, *, path: str | Path | N
         report["all_exact"] = report["all_exact"] and not wrong
     progress(None)
     if verbose:
-        print("connect-four solver on the shared solved positions "
+        print("connect-four solver on the solved positions "
               f"(table 2^{tt_bits}, {'reset per position' if reset_table else 'kept between positions'})")
         head = f"  {'stones':>6} {'n':>3} {'wrong':>5} {'solve ms':>9} {'solve() ms':>10} {'nodes':>10}"
         if cpp_solver:

@@ -1,36 +1,16 @@
-"""Shared test helpers: paths to the reference data beside the repository."""
+"""Shared test helpers: the solved connect-four positions shipped with the package, random positions."""
 
 from __future__ import annotations
 
-import os
 import random
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_dir() -> Path:
-    """../shared next to the checkout; PLYGROUND_SHARED overrides.  Without either, the copy of its
-    data/ kept in tests/ (so a clone anywhere runs every test)."""
-    env = os.environ.get("PLYGROUND_SHARED")
-    if env:
-        return Path(env)
-    beside = REPO.parent / "shared"
-    return beside if (beside / "data").is_dir() else REPO / "tests"
-
 
 def solved_positions() -> list[tuple[str, int]]:
-    path = shared_dir() / "data" / "connect4_solved_positions.txt"
-    if not path.exists():
-        pytest.skip(f"reference data not found at {path}")
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            moves, score = line.split()
-            rows.append((moves, int(score)))
-    return rows
+    """The 280 ``(MOVES, SCORE)`` rows of the positions file shipped in ``plyground.search``'s data."""
+    from plyground.search.bench_alphabeta import load_positions
+    return load_positions()
 
 
 @pytest.fixture(scope="session")
