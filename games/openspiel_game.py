@@ -114,12 +114,21 @@ class OpenSpielGame:
         unknown = sorted(set(given) - set(spec))
         if unknown:
             raise PlygroundError(f"openspiel:{short} has no parameter(s) {unknown}; allowed: {sorted(spec) or 'none'}")
+        if given.get("filename") and "filename" in spec and not os.path.isfile(str(given["filename"])):
+            raise PlygroundError(f"openspiel:{short}: no file at filename={given['filename']!r}")
         try:
             with _quiet_stderr():
                 game = pyspiel.load_game(short, given) if given else pyspiel.load_game(short)
-        except pyspiel.SpielError as e:
-            raise PlygroundError(f"cannot load openspiel:{short} with {given}: {e} "
-                                 f"(defaults: {spec})") from None
+        except Exception as e:  # noqa: BLE001 - SpielError, and IndexError or RuntimeError from some loaders
+            _check_required(short, spec, given)
+            missing = _missing_mandatory(short, spec, given)
+            if missing:
+                example = ",".join(f"{k}={_format_value(spec[k])}" for k in missing)
+                raise PlygroundError(
+                    f"openspiel:{short} needs the parameter(s) {', '.join(missing)} (OpenSpiel has no default for "
+                    f"them), e.g. openspiel:{short}({example}{''.join(',' + k + '=...' for k in given)})") from None
+            raise PlygroundError(f"cannot load openspiel:{short} with {given}: {type(e).__name__}: {e} "
+                                 f"(parameters and their defaults: {spec})") from None
         name = short
         if given:
             # Nested game parameters (a pyspiel.Game value) keep OpenSpiel's own rendering.
@@ -196,6 +205,42 @@ def _is_int(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# Example values for parameters that take a whole game, by parameter name
+_GAME_EXAMPLES = {"stage_game": "matrix_pd()", "universal_poker_game_string": "universal_poker()"}
+
+
+def _check_required(short: str, spec: dict, given: dict) -> None:
+    """After a failed load: name the parameters OpenSpiel could not default, a wrapped game
+    (``zerosum``, ``misere``, ...) or a game file (``nfg_game``, ``efg_game``)."""
+    games = [k for k, v in spec.items() if isinstance(v, dict) and k not in given]
+    if games:
+        example = ",".join(f"{k}={_GAME_EXAMPLES.get(k, 'tic_tac_toe()')}" for k in games)
+        raise PlygroundError(f"openspiel:{short} is built on another game: give the parameter(s) "
+                             f"{', '.join(games)}, e.g. openspiel:{short}({example})")
+    if "filename" in spec and spec["filename"] == "":
+        if not given.get("filename"):
+            raise PlygroundError(f"openspiel:{short} reads its game from a file: give the parameter filename, "
+                                 f"e.g. openspiel:{short}(filename=/path/to/game.{short.split('_')[0]})")
+
+
+def _missing_mandatory(short: str, spec: dict, given: dict) -> list[str]:
+    """The parameters OpenSpiel insists on being given (it reports them one at a time as "Missing
+    parameter X"): found by retrying with each reported one set to its listed value."""
+    trial, missing = dict(given), []
+    for _ in range(len(spec)):
+        try:
+            with _quiet_stderr():
+                pyspiel.load_game(short, trial)
+            return missing
+        except Exception as e:  # noqa: BLE001 - any failure other than a missing parameter ends the search
+            name = str(e).rsplit("Missing parameter ", 1)[-1].strip() if "Missing parameter " in str(e) else None
+            if name not in spec or name in trial or isinstance(spec[name], dict):
+                return missing
+            missing.append(name)
+            trial[name] = spec[name]
+    return missing
 
 
 def _parameter_spec(short_name: str) -> dict:
