@@ -285,6 +285,12 @@ def config_from_dict(data: Mapping[str, Any], default_name: str = "tournament",
     fmt = data.get("format", "round-robin")
     if fmt not in FORMATS:
         raise _bad("format", fmt, f"allowed: {', '.join(FORMATS)}")
+    if fmt == "swiss":
+        from plyground.games.traits import traits
+        t = traits(g)
+        if not t.win_draw_loss:   # Swiss pairs by points, which only wins, draws and losses give
+            raise _bad("format", fmt, f"{game} is {t.utility.replace('_', '-')}: its games have no win/draw/loss "
+                                      "to pair players by; use round-robin or gauntlet")
     colour_swap = data.get("colour_swap", True)
     if not isinstance(colour_swap, bool):
         raise _bad("colour_swap", colour_swap, "expected true or false")

@@ -26,9 +26,10 @@ import numpy as np
 from plyground.arena.ratings import (DEFAULT_K, WEAK_PRIOR_ELO, BTFit, Bootstrap, RatedGame, RatingError, bootstrap_ratings,
                                      check_player, fit_bradley_terry, head_to_head, los_matrix, online_elo,
                                      parse_anchor, player_records, score_from_returns)
+from plyground.arena.outcomes import FORFEIT_KINDS, FORFEIT_SHORT, UTILITY_TEXT, Forfeits, forfeit_seat, rateable
 
 COLUMNS = ("rank", "player", "elo", "ci_low", "ci_high", "games", "wins", "draws", "losses", "score",
-           "online_elo", "note")
+           "forfeits_time", "forfeits_error", "forfeits_illegal", "online_elo", "note")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -42,6 +43,8 @@ class LoadedGames:
     games: list[RatedGame]
     skipped: Counter = field(default_factory=Counter)
     tournaments: list[str] = field(default_factory=list)
+    forfeits: dict[str, Forfeits] = field(default_factory=dict)   # player -> its forfeits, in game order
+    played: Counter = field(default_factory=Counter)               # player -> games recorded (aborted left out)
 
 
 # A games row's first mover: the seat of its first non-chance move (through the moves' primary key)
@@ -69,7 +72,7 @@ def _read_db(path: str | Path, tournament: str | None) -> tuple[list[dict], dict
             raise RatingError(f"{str(path)!r} is not an arena record (it has no games/players tables)")
         names = {r[0]: r[1] for r in conn.execute("SELECT id, name FROM players")}
         tids = [r[0] for r in conn.execute("SELECT DISTINCT tournament FROM games ORDER BY tournament")]
-        sql = ("SELECT id, tournament, pair, players, returns, rated, termination, game, "
+        sql = ("SELECT id, tournament, pair, players, returns, rated, termination, detail, game, "
                f"{FIRST_SEAT if 'moves' in tables else 'NULL'} FROM games")
         args: list[Any] = []
         if tournament is not None:
@@ -80,10 +83,10 @@ def _read_db(path: str | Path, tournament: str | None) -> tuple[list[dict], dict
             args.append(tournament)
         sql += " ORDER BY ended, id"
         rows = []
-        for gid, tid, pair, players, returns, rated, term, game, first in conn.execute(sql, args):
+        for gid, tid, pair, players, returns, rated, term, detail, game, first in conn.execute(sql, args):
             rows.append({"id": gid, "tournament": tid, "pair": pair, "players": json.loads(players or "null"),
                          "returns": json.loads(returns or "null"), "rated": rated, "termination": term,
-                         "game": game, "first_seat": first})
+                         "detail": detail, "game": game, "first_seat": first})
         return rows, names, tids
     finally:
         conn.close()
@@ -114,7 +117,9 @@ def games_from_rows(rows: Iterable[dict], names: dict[str, str] | None = None,
                     tournament: str | None = None) -> LoadedGames:
     """Rated two-player games from game rows (record.games() dicts: ``players`` and ``returns``
     decoded).  Each RatedGame lists first the player who moved first (``first_seat`` of the row,
-    else the game's first player), so the first-move advantage is White's in chess whatever the seat."""
+    else the game's first player), so the first-move advantage is White's in chess whatever the seat.
+    Forfeits are counted by kind per player (``forfeits``); games whose results are no wins, draws and
+    losses (general-sum, identical-interest) are left out of the ratings, with the reason in ``skipped``."""
     rows = list(rows)
     used = {p for r in rows for p in (r.get("players") or [])}
     disp = _display_names({pid: n for pid, n in (names or {}).items() if pid in used})
@@ -126,12 +131,24 @@ def games_from_rows(rows: Iterable[dict], names: dict[str, str] | None = None,
             continue
         if r.get("tournament") is not None:
             seen_t.setdefault(r["tournament"])
+        players, returns = r.get("players"), r.get("returns")
+        if players and r.get("termination") != "aborted":
+            for p in players:
+                out.played[disp.get(p, p)] += 1
+            seat = forfeit_seat(r.get("termination"), returns or [])
+            if seat is not None and seat < len(players):
+                who = disp.get(players[seat], players[seat])
+                out.forfeits.setdefault(who, Forfeits()).add(r["termination"], r.get("detail"))
         if not r.get("rated", 1):
             out.skipped[f"unrated ({r.get('termination') or 'aborted'})"] += 1
             continue
-        players, returns = r.get("players"), r.get("returns")
         if not players or not returns or len(players) != 2 or len(returns) != 2:
             out.skipped["not a two-player result"] += 1
+            continue
+        why = rateable(r.get("game"), r.get("termination"))
+        if why is not None:
+            out.skipped[f"{UTILITY_TEXT.get(why, why).split(' (')[0]} games: no win/draw/loss, so Bradley-Terry "
+                        "ratings do not apply"] += 1
             continue
         if players[0] == players[1]:
             out.skipped["self-play"] += 1
@@ -192,6 +209,9 @@ class LeaderboardRow:
     online_elo: float
     note: str = ""
     los: dict[str, float] = field(default_factory=dict)
+    forfeits_time: int = 0      # games this player forfeited, by kind (counted in its losses)
+    forfeits_error: int = 0
+    forfeits_illegal: int = 0
 
     def as_dict(self, los: bool = True) -> dict:
         d = {c: getattr(self, c) for c in COLUMNS}
@@ -219,6 +239,8 @@ class Leaderboard:
     ci_method: str               # "bootstrap (N, seed S)" or "normal approximation"
     online_k: float
     first_move_advantage: tuple[float, float, float] | None  # (elo, low, high)
+    forfeits: dict[str, Forfeits] = field(default_factory=dict)  # player -> its forfeits
+    played: Counter = field(default_factory=Counter)             # player -> games recorded
 
     def __iter__(self):
         return iter(self.rows)
@@ -249,14 +271,14 @@ class Leaderboard:
 
     def to_markdown(self) -> str:
         """A Markdown table plus the notes."""
-        head = "| # | Player | Elo | 95% CI | Games | W | D | L | Score | Online Elo | Note |"
-        lines = [head, "|" + "---|" * 11]
+        head = "| # | Player | Elo | 95% CI | Games | W | D | L | Score | Forfeits time/error/illegal | Online Elo | Note |"
+        lines = [head, "|" + "---|" * 12]
         for r in self.rows:
             lines.append(f"| {r.rank} | {_md(r.player)} | {r.elo:.1f} | {r.ci_low:.1f} .. {r.ci_high:.1f} | "
                          f"{r.games} | {r.wins} | {r.draws} | {r.losses} | {100 * r.score:.1f}% | "
-                         f"{r.online_elo:.1f} | {_md(r.note)} |")
+                         f"{_forfeit_cells(r)} | {r.online_elo:.1f} | {_md(r.note)} |")
         lines.append("")
-        lines.extend(f"- {n}" for n in self.summary_lines())
+        lines.extend(f"- {n}" for n in self.summary_lines() + self.forfeit_lines())
         return "\n".join(lines) + "\n"
 
     def summary_lines(self) -> list[str]:
@@ -270,7 +292,13 @@ class Leaderboard:
         if self.skipped:
             out.append("not rated: " + ", ".join(f"{n} {k}" for k, n in sorted(self.skipped.items())))
         out.extend(self.notes)
+        if self.forfeits:
+            out.append("forfeits (time/error/illegal) are counted in W-D-L as losses of the player who forfeited")
         return out
+
+    def forfeit_lines(self) -> list[str]:
+        """A line per player who forfeited: the kind, how many and the first forfeit's detail."""
+        return forfeit_lines(self.forfeits, self.played)
 
     def anchor_text(self) -> str:
         a = self.fit.anchor
@@ -279,6 +307,17 @@ class Leaderboard:
 
 def _md(text: str) -> str:
     return str(text).replace("|", "\\|")
+
+
+def _forfeit_cells(r: LeaderboardRow) -> str:
+    return f"{r.forfeits_time}/{r.forfeits_error}/{r.forfeits_illegal}" if (
+        r.forfeits_time or r.forfeits_error or r.forfeits_illegal) else "-"
+
+
+def forfeit_lines(forfeits: dict[str, Forfeits], played: Counter | None = None, game: str | None = None) -> list[str]:
+    """``NAME forfeited N games on time; first: DETAIL`` for each player with forfeits, most first."""
+    order = sorted(forfeits.items(), key=lambda kv: (-kv[1].total, kv[0]))
+    return [f.sentence(p, played=(played or {}).get(p), game=game) for p, f in order if f.total]
 
 
 def build_leaderboard(source: Any, *, tournament: str | None = None, anchor: str | tuple[str, float] | None = None,
@@ -345,9 +384,11 @@ def build_leaderboard(source: Any, *, tournament: str | None = None, anchor: str
             notes.append("anchor")
         elif p in open_ends:
             notes.append(f"CI open {open_ends[p]}")
+        ff = loaded.forfeits.get(p, Forfeits())
         rows.append(LeaderboardRow(rank, p, float(fit.elo[i]), float(low[i]), float(high[i]), r.games, r.wins,
                                    r.draws, r.losses, r.score, online[p] + shift, ", ".join(notes),
-                                   {players[j]: float(los[i, j]) for j in order if j != i}))
+                                   {players[j]: float(los[i, j]) for j in order if j != i},
+                                   *(ff.get(k) for k in FORFEIT_KINDS)))
     pts, cnt = head_to_head(games, players)
     o = np.array(order)
     notes = list(fit.notes)
@@ -362,7 +403,8 @@ def build_leaderboard(source: Any, *, tournament: str | None = None, anchor: str
                              f"{'points' if side != 'above' else 'points conceded'} to pin it down)")
     return Leaderboard(rows=rows, fit=fit, boot=boot, los=los[np.ix_(o, o)], points=pts[np.ix_(o, o)],
                        meetings=cnt[np.ix_(o, o)], games=len(games), skipped=loaded.skipped, notes=notes,
-                       ci_method=ci_method, online_k=k, first_move_advantage=fma)
+                       ci_method=ci_method, online_k=k, first_move_advantage=fma, forfeits=loaded.forfeits,
+                       played=loaded.played)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,6 +425,8 @@ def print_leaderboard(board: Leaderboard, console: Any = None, *, los: bool = Tr
     with_notes = any(r.note for r in board.rows)
     longest = max((len(r.player) for r in board.rows), default=6)
     cols = [("Elo", 7), ("95% CI", 12), ("Games", 5), ("W-D-L", 11), ("Score", 6), ("Online", 7)]
+    if any(_forfeit_cells(r) != "-" for r in board.rows):   # beside the score: forfeits by kind
+        cols.insert(5, ("Forfeits t/e/i", 14))
     need = 4 + min(longest, 32) + 3 + sum(w + 3 for _, w in cols) + (14 if with_notes else 0)
     for optional in ("Online", "Score"):          # narrow terminals: drop the least essential columns
         if need > console.width:
@@ -399,7 +443,7 @@ def print_leaderboard(board: Leaderboard, console: Any = None, *, los: bool = Tr
     for r in board.rows:
         cells = {"Elo": _fmt(r.elo), "95% CI": f"[{_fmt(r.ci_low, '.0f')}, {_fmt(r.ci_high, '.0f')}]",
                  "Games": str(r.games), "W-D-L": f"{r.wins}-{r.draws}-{r.losses}", "Score": f"{100 * r.score:.1f}%",
-                 "Online": _fmt(r.online_elo)}
+                 "Forfeits t/e/i": _forfeit_cells(r), "Online": _fmt(r.online_elo)}
         t.add_row(str(r.rank), r.player, *(cells[c] for c in names), *([r.note] if with_notes else []))
     console.print(t)
     for line in board.summary_lines():
@@ -416,6 +460,8 @@ def print_leaderboard(board: Leaderboard, console: Any = None, *, los: bool = Tr
         console.print(m)
     elif los and n > max_los:
         console.print(f"  (LOS matrix omitted for {n} players; see --json)", highlight=False)
+    for line in board.forfeit_lines():   # last: why agents lost games without playing them out
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def leaderboard_text(board: Leaderboard, fmt: str) -> str:
@@ -433,3 +479,66 @@ def rated_players(source: Any, tournament: str | None = None) -> list[str]:
     """Names of the players with rated games (for error messages and A/B defaults)."""
     return sorted(player_records(load_games(source, tournament).games))
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Games without wins, draws and losses: mean returns instead of ratings
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class ReturnsRow:
+    """One player's mean return per game over the games that ended by the rules (forfeits apart)."""
+
+    player: str
+    games: int          # games recorded (aborted ones left out)
+    played_out: int     # games that ended by the rules: the mean is over these
+    mean: float
+    ci_low: float
+    ci_high: float
+    forfeits: Forfeits
+
+
+def returns_table(path: str | Path, tournament: str | None = None) -> tuple[list[ReturnsRow], str | None]:
+    """Mean return per player (95% interval) of the record at ``path``, best first, and the utility kind
+    of its games when they have no win/draw/loss (general-sum, identical-interest), else None."""
+    from plyground.arena.outcomes import mean_interval
+    rows, names, _ = _read_db(path, tournament)
+    disp = _display_names(names)
+    kind = next((k for k in (rateable(r.get("game"), r.get("termination")) for r in rows) if k), None)
+    loaded = games_from_rows(rows, names, tournament)
+    rets: dict[str, list[float]] = {}
+    for r in rows:
+        players, returns = r.get("players") or [], r.get("returns") or []
+        for seat, p in enumerate(players):
+            rets.setdefault(disp.get(p, p), [])
+            if r.get("termination") == "normal" and seat < len(returns):
+                rets[disp.get(p, p)].append(float(returns[seat]))
+    out = [ReturnsRow(p, loaded.played[p], len(v), *mean_interval(v), loaded.forfeits.get(p, Forfeits()))
+           for p, v in rets.items()]
+    out.sort(key=lambda x: (-(x.mean if not math.isnan(x.mean) else -math.inf), x.player))
+    return out, kind
+
+
+def print_returns_table(path: str | Path, tournament: str | None = None, console: Any = None,
+                        title: str | None = "Mean returns") -> None:
+    """The mean-return table of a record whose games have no win/draw/loss, and its forfeit lines."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    console = console or Console()
+    rows, kind = returns_table(path, tournament)
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    t.add_column("#", justify="right", no_wrap=True)
+    t.add_column("Player", min_width=min(max((len(r.player) for r in rows), default=6), 24), overflow="fold")
+    for col in ("Games", "Ended", "Mean", "95% CI", "Forfeits t/e/i"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for rank, r in enumerate(rows, 1):
+        t.add_row(str(rank), r.player, str(r.games), str(r.played_out), _fmt(r.mean, "+.2f"),
+                  f"[{_fmt(r.ci_low, '+.2f')}, {_fmt(r.ci_high, '+.2f')}]", r.forfeits.cells())
+    console.print(t)
+    what = UTILITY_TEXT.get(kind, kind or "")
+    console.print(f"  the games are {what}: no win/draw/loss, so Bradley-Terry ratings do not apply; Mean: "
+                  "return per game over the games that Ended by the rules (forfeits apart), 95% normal intervals",
+                  highlight=False, markup=False)
+    for line in forfeit_lines({r.player: r.forfeits for r in rows}, Counter({r.player: r.games for r in rows})):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)

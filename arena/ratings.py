@@ -54,7 +54,8 @@ class RatedGame:
 
 
 def score_from_returns(returns: Sequence[float]) -> float:
-    """Score of seat 0 in a two-player game from per-seat returns: 1, 0.5 (equal) or 0."""
+    """Score of seat 0 in a two-player game from per-seat returns: 1, 0.5 (equal) or 0.  Only zero- and
+    constant-sum games are rated: the leaderboard leaves out games with no win/draw/loss."""
     if len(returns) != 2:
         raise RatingError(f"a rated game needs returns for 2 seats; got {list(returns)!r}")
     a, b = float(returns[0]), float(returns[1])

@@ -152,7 +152,9 @@ def total_games(cfg: TournamentConfig) -> int:
 # ---- Swiss --------------------------------------------------------------------------------------
 
 def score_by_seat(returns: Sequence[float]) -> tuple[float, float]:
-    """Points of seat 0 and seat 1 from per-seat returns: 1 for the higher return, 0.5 each if equal."""
+    """Points of seat 0 and seat 1 from per-seat returns: 1 for the higher return, 0.5 each if equal.
+    Meaningful in two-player zero- and constant-sum games only (``traits(game).win_draw_loss``): in a
+    general-sum or identical-interest game a higher return is not a win (see arena/outcomes.py)."""
     if returns[0] > returns[1]:
         return 1.0, 0.0
     if returns[0] < returns[1]:

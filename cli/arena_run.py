@@ -86,43 +86,15 @@ def run_arena_run(args: argparse.Namespace) -> int:
 
 
 def print_board(db: Path, tournament: str, bootstrap: int = 200) -> None:
-    """The leaderboard of one tournament: the ratings helper's Bradley-Terry table, else a score table."""
+    """The end-of-run summary of one tournament: the Bradley-Terry leaderboard with forfeits by kind and
+    a line per agent that forfeited; for games without wins, draws and losses, each agent's mean return."""
+    from plyground.arena.leaderboard import build_leaderboard, print_leaderboard, print_returns_table, returns_table
     try:
-        from plyground.arena.leaderboard import build_leaderboard, print_leaderboard
-    except ImportError:
-        build_leaderboard = None
-    if build_leaderboard is not None:
-        try:
-            board = build_leaderboard(str(db), tournament=tournament, bootstrap=bootstrap)
-        except PlygroundError as e:
-            print(f"no ratings: {e}", file=sys.stderr)
+        board = build_leaderboard(str(db), tournament=tournament, bootstrap=bootstrap)
+    except PlygroundError as e:
+        if returns_table(db, tournament)[1] is not None:
+            print_returns_table(db, tournament, title=f"Mean returns (tournament {tournament})")
         else:
-            print_leaderboard(board, title=f"Leaderboard (tournament {tournament})")
-            return
-    print_score_table(db, tournament)
-
-
-def print_score_table(db: Path, tournament: str) -> None:
-    """Points, W/D/L and score per player of a tournament (rated games only)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from plyground.arena.record import Record
-    from plyground.arena.schedule import score_by_seat
-    with Record(db) as rec:
-        names = rec.player_names()
-        stats: dict[str, list[float]] = {}
-        for g in rec.games(tournament, rated_only=True):
-            for seat, pts in enumerate(score_by_seat(g["returns"])):
-                s = stats.setdefault(g["players"][seat], [0.0, 0, 0, 0])
-                s[0] += pts
-                s[1 if pts == 1 else 2 if pts == 0.5 else 3] += 1
-    t = Table(title=f"Scores (tournament {tournament})", title_justify="left")
-    for col in ("#", "Player", "Points", "Games", "W", "D", "L", "Score"):
-        t.add_column(col, justify="left" if col == "Player" else "right")
-    order = sorted(stats.items(), key=lambda kv: -kv[1][0] / max(1, sum(kv[1][1:])))
-    for rank, (pid, (pts, w, d, l)) in enumerate(order, 1):
-        n = int(w + d + l)
-        t.add_row(str(rank), names.get(pid, pid), f"{pts:g}", str(n), str(int(w)), str(int(d)), str(int(l)),
-                  f"{100 * pts / max(n, 1):.1f}%")
-    Console().print(t)
+            print(f"no ratings: {e}", file=sys.stderr)
+        return
+    print_leaderboard(board, title=f"Leaderboard (tournament {tournament})")
