@@ -14,11 +14,20 @@ principal variation) and adds the three hooks:
 - ``ValueEstimator``: non-terminal states at the depth limit, evaluated in one batch per node.
 
 Values are minimax values from the ROOT player's point of view (so games where a player moves
-twice, and chance nodes, which become expectation nodes, need no special casing).  A finished
-game scores ``sign(return) * (WIN + d)``, where ``d`` is the distance-to-win score
-``(max_game_length + 1 - n) // 2`` of the move played with ``n`` moves done: a proven result
-beats any estimate, sooner wins beat later ones, and ``d`` is the connect-four convention of
-``shared/data/README.md``.
+twice need no special casing).  Chance nodes are expectation nodes (expectiminimax, Michie 1966;
+Ballard 1983): each outcome weighted by its probability, and they do not count as a ply of
+``depth``, so the engine never asks a ValueEstimator about a chance node.
+
+Returns are scaled to [-1, 1] by the game's min/max utility (``games.traits``).  A finished game
+whose scaled return is the maximum (minimum) scores ``WIN + d`` (``-(WIN + d)``), where ``d`` is
+the distance-to-win score ``(max_game_length + 1 - n) // 2`` of the move played with ``n`` moves
+done: a proven win beats any estimate, sooner wins beat later ones, and ``d`` is the
+connect-four convention of ``shared/data/README.md``.  Any other finished game scores its scaled
+return (a draw 0; a backgammon single win 1/3).  Leaf values from the ValueEstimator must be in
+[-1, 1] (a value outside is an error, not clipped).
+
+Only perfect-information states are searched: the transposition key is ``str(state)``, the whole
+state, and a ``PlayerView`` (what a player of a hidden-information game sees) is refused.
 """
 
 from __future__ import annotations
@@ -28,7 +37,8 @@ import time
 from typing import Any, Callable
 
 from plyground.games.errors import PlygroundError
-from plyground.search.hooks import ActionProposer, OpponentModel, ValueEstimator
+from plyground.search.generic_mcts import check_values
+from plyground.search.hooks import ActionProposer, OpponentModel, ValueEstimator, game_of, scaler
 from plyground.search.result import SearchResult
 
 WIN = 1.0e6          # a proven result's score is sign * (WIN + distance-to-win score)
@@ -44,7 +54,8 @@ class _Abort(Exception):
 
 def default_key(state) -> Any:
     """Transposition-table key: exact for native states; for others the move count, the player
-    to move and ``str(state)`` (OpenSpiel's full rendering of a perfect-information state)."""
+    to move and ``str(state)`` (OpenSpiel's full rendering of a perfect-information state: the
+    engine searches nothing else, so the key holds nothing a player could not see)."""
     arr = getattr(state, "array", None)
     if arr is not None:
         return arr.tobytes()
@@ -68,10 +79,11 @@ def _proven(score: float) -> bool:
 
 
 def score_to_value(score: float) -> float:
-    """A search score as a value in [-1, 1] (proven results are exactly -1, 0 or +1)."""
+    """A search score as a value in [-1, 1] (proven wins and losses are exactly +1 and -1; other
+    scores are already scaled values)."""
     if _proven(score):
         return 1.0 if score > 0 else -1.0
-    return max(-1.0, min(1.0, float(score))) + 0.0  # + 0.0: no negative zero
+    return float(score) + 0.0  # + 0.0: no negative zero
 
 
 def distance_score(score: float) -> int:
@@ -110,6 +122,9 @@ class GenericAlphaBeta:
     def run(self, state) -> SearchResult:
         """Iterative deepening from ``state`` (not over) until the depth, a proof or a budget."""
         t0 = time.perf_counter()
+        if getattr(state, "is_view", False):
+            raise PlygroundError("alpha-beta searches full states; a player's view of a hidden-information "
+                                 "game cannot be searched (use MCTS, which searches information sets)")
         if state.is_terminal():
             raise PlygroundError("cannot search a finished game: the state is terminal")
         self.root_player = state.current_player()
@@ -117,6 +132,7 @@ class GenericAlphaBeta:
             raise PlygroundError(f"cannot search from a chance or simultaneous node "
                                  f"(current_player() = {self.root_player})")
         self.max_len = _max_game_length(state)
+        self.scale = scaler(game_of(state))
         self.deadline = t0 + self.time_limit if self.time_limit else None
         self.nodes = 0
         self.ticks = 0
@@ -231,7 +247,7 @@ class GenericAlphaBeta:
         return moves
 
     def _leaf_values(self, states: list) -> list[float]:
-        """Root-player values of non-terminal leaf states, one batched hook call for the misses."""
+        """Root-player values of non-terminal leaf player nodes, one batched hook call for the misses."""
         self.leaf_evals += len(states)
         keys = [self.key(s) for s in states]
         missing = [i for i, k in enumerate(keys) if k not in self.value_cache]
@@ -239,29 +255,27 @@ class GenericAlphaBeta:
             if self.value is None:
                 vals = [0.0] * len(missing)
             else:
-                vals = list(self.value.evaluate([states[i] for i in missing]))
+                vals = check_values(self.value.evaluate([states[i] for i in missing]), len(missing),
+                                    type(self.value).__name__)
                 self.hook_calls["evaluate"] += 1
                 self.hook_calls["states_evaluated"] += len(missing)
-                if len(vals) != len(missing):
-                    raise PlygroundError(f"value estimator returned {len(vals)} values for "
-                                         f"{len(missing)} states")
             for i, v in zip(missing, vals):
-                self.value_cache[keys[i]] = max(-1.0, min(1.0, float(v)))
+                self.value_cache[keys[i]] = v
         out = []
         for s, k in zip(states, keys):
-            v = self.value_cache[k]  # for the player to move in s
-            p = s.current_player()
-            out.append(v if p == self.root_player or p == _CHANCE else -v)
+            v = self.value_cache[k]  # for the player to move in s (never a chance node)
+            out.append(v if s.current_player() == self.root_player else -v)
         return out
 
     def _terminal_score(self, child) -> float:
-        """Root-player score of a finished game, sooner wins scoring higher."""
-        r = child.returns()[self.root_player]
-        if r == 0:
-            return 0.0
+        """Root-player score of a finished game: its scaled return, a win or loss at the extreme
+        utility a proven ``+-(WIN + d)`` (sooner wins scoring higher)."""
+        v = self.scale(child.returns()[self.root_player])
+        if -1.0 < v < 1.0:
+            return v + 0.0
         n = len(child.history()) - 1  # moves done when the last move was played
         d = max(1, (self.max_len + 1 - n) // 2)
-        return (WIN + d) if r > 0 else -(WIN + d)
+        return (WIN + d) if v > 0 else -(WIN + d)
 
     # ------------------------------------------------------------------ search
     def _root_iteration(self, state, depth: int):
@@ -279,7 +293,7 @@ class GenericAlphaBeta:
             if child.is_terminal():
                 self.nodes += 1
                 sc = self._terminal_score(child)
-            elif depth <= 1:
+            elif depth <= 1 and child.current_player() != _CHANCE:
                 self.nodes += 1
                 sc = self._leaf_values([child])[0]
             else:
@@ -309,7 +323,8 @@ class GenericAlphaBeta:
         self.tt[key] = (depth, lo, hi, move)
 
     def _minimax(self, state, depth: int, alpha: float, beta: float, ply: int) -> float:
-        """Root-player value of the non-terminal ``state`` searched ``depth`` plies deep."""
+        """Root-player value of the non-terminal ``state`` searched ``depth`` player plies deep (a
+        chance node takes no ply: its outcomes are searched at its own ``depth``, which may be 0)."""
         self._tick()
         if ply > self.max_ply:
             self.max_ply = ply
@@ -326,9 +341,11 @@ class GenericAlphaBeta:
             alpha, beta = max(alpha, lo), min(beta, hi)
         player = state.current_player()
         moves = self._ordered(state, player, self._moves(state, player))
-        expect = player == _CHANCE or (player != self.root_player and self.opponent is not None
-                                       and self.opponent.mode == "expectation")
+        chance = player == _CHANCE
+        expect = chance or (player != self.root_player and self.opponent is not None
+                            and self.opponent.mode == "expectation")
         maximise = player == self.root_player
+        child_depth = depth if chance else depth - 1
         # children: finished games first (exact and free: the generic immediate-win check)
         children = []
         for a, w in moves:
@@ -340,8 +357,8 @@ class GenericAlphaBeta:
             if c.is_terminal():
                 self.nodes += 1
                 scores[a] = self._terminal_score(c)
-        if depth <= 1:
-            rest = [(a, c) for a, _w, c in children if a not in scores]
+        if child_depth <= 0:   # the children that are player nodes are leaves; chance nodes are expanded
+            rest = [(a, c) for a, _w, c in children if a not in scores and c.current_player() != _CHANCE]
             if rest:
                 self.nodes += len(rest)
                 for (a, _c), v in zip(rest, self._leaf_values([c for _a, c in rest])):
@@ -352,7 +369,7 @@ class GenericAlphaBeta:
             for a, w, c in children:
                 sc = scores.get(a)
                 if sc is None:
-                    sc = self._minimax(c, depth - 1, -_INF, _INF, ply + 1)
+                    sc = self._minimax(c, child_depth, -_INF, _INF, ply + 1)
                 child_scores.append((w, sc))
             if all(_proven(sc) and sc > 0 for _w, sc in child_scores) or all(
                     _proven(sc) and sc < 0 for _w, sc in child_scores):
@@ -369,7 +386,7 @@ class GenericAlphaBeta:
         for a, _w, c in order:
             sc = scores.get(a)
             if sc is None:
-                sc = self._minimax(c, depth - 1, alpha, beta, ply + 1)
+                sc = self._minimax(c, child_depth, alpha, beta, ply + 1)
             if maximise:
                 if sc > best:
                     best, best_move = sc, a

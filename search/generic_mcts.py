@@ -8,18 +8,21 @@ priors, ``ValueEstimator`` for the values).  The tree is struct-of-arrays in Pyt
 scalar access from Python is slower than list access); a node's children are one contiguous
 block, created together when the node is evaluated.
 
-Supported: two-player zero-sum games whose turns may come in any order (each node records the
-player who moved into it).  Chance and simultaneous nodes, and other player counts, raise
-``UnsupportedStateError``.
+Supported: two-player zero-sum perfect-information games whose turns may come in any order (each
+node records the player who moved into it).  Terminal returns are scaled to [-1, 1] by the game's
+min/max utility, so a proven win is the scaled maximum, 1.  Chance and simultaneous nodes, and
+other player counts, raise ``UnsupportedStateError``; ``plyground.search.mcts`` sends chance,
+hidden information, general-sum and n-player games to the information-set engine
+(``plyground.search.ismcts``) instead.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 from plyground.games.errors import IllegalActionError, PlygroundError
+from plyground.search.hooks import game_of, scaler
 from plyground.search.result import SearchResult
 
 UNVISITED_Q = 1e12
@@ -30,14 +33,6 @@ SIMULTANEOUS_PLAYER = -2
 
 class UnsupportedStateError(PlygroundError):
     """A state the MCTS engines cannot search (chance or simultaneous moves, not two players)."""
-
-
-def game_of(state) -> Any:
-    """The game object behind a state (our adapters' ``.game`` or pyspiel's ``get_game()``)."""
-    game = getattr(state, "game", None)
-    if game is None and hasattr(state, "get_game"):
-        game = state.get_game()
-    return game
 
 
 def game_key(state) -> str:
@@ -70,17 +65,6 @@ def _check_player(state, p: int) -> None:
         raise UnsupportedStateError(f"MCTS supports two players (0 and 1); current_player() returned {p}")
 
 
-def _max_utility(game) -> float:
-    """The best return a player can get (a proven win); 1.0 unless the game says otherwise."""
-    for g in (game, getattr(game, "pyspiel_game", None)):
-        if g is not None and hasattr(g, "max_utility"):
-            try:
-                return float(g.max_utility())
-            except Exception:  # noqa: BLE001 - not the pyspiel signature
-                pass
-    return 1.0
-
-
 def _hist(state) -> list:
     try:
         return list(state.history())
@@ -89,12 +73,14 @@ def _hist(state) -> list:
 
 
 def _returns(state) -> tuple[float, float]:
+    """The two players' returns of a finished zero-sum game, scaled to [-1, 1]."""
     r = [float(v) for v in state.returns()]
     if len(r) != 2:
         raise UnsupportedStateError(f"MCTS supports two-player games; returns() gave {len(r)} values: {r}")
     if abs(r[0] + r[1]) > 1e-9:
         raise UnsupportedStateError(f"MCTS supports zero-sum games; terminal returns are {r}")
-    return r[0], r[1]
+    scale = scaler(game_of(state))
+    return scale(r[0]), scale(r[1])
 
 
 def check_proposal(game_name: str, legal: list[int], proposal: dict, who: str) -> dict[int, float]:
@@ -205,6 +191,9 @@ class GenericMCTS:
         from plyground.search.hooks import RolloutValue, UniformProposer
 
         t0 = time.perf_counter()
+        if getattr(state, "is_view", False):
+            raise UnsupportedStateError("this MCTS searches full states; a player's view hides information "
+                                        "(plyground.search.mcts sends views to the information-set engine)")
         check_supported(state)
         history = [int(a) for a in state.history()]
         proposer = cfg.proposer
@@ -219,7 +208,7 @@ class GenericMCTS:
 
         game = game_of(state)
         game_name = getattr(game, "name", None) or str(game)
-        max_util = _max_utility(game)
+        max_util = 1.0              # a proven win: the scaled maximum utility
         puct = cfg.variant == "puct"
         c = float(cfg.c)
         vl = float(cfg.virtual_loss)

@@ -8,6 +8,11 @@ PokéChamp's three LLM roles, as interfaces any engine can take:
   alpha-beta uses them: ``"full"`` (every reply, plain minimax), ``"topk"`` (only the ``k`` most
   likely) or ``"expectation"`` (an expectimax node weighted by the probabilities).
 - ``ValueEstimator``: states -> values in [-1, 1] for the player to move in each (leaf values).
+  The engines hand it player nodes only (never a chance node, never a ``PlayerView``).
+
+Values are the game's returns mapped linearly from [min utility, max utility] to [-1, 1]
+(``games.traits.traits(game).scale``): a win at poker's largest pot is 1, a backgammon
+single win a third.  Native games already return -1, 0 or 1.
 
 Methods take batches where engines batch (MCTS evaluates k leaves at once); the single-state
 forms default to the batch ones and back.  The LLM issue implements the same interfaces.
@@ -16,7 +21,9 @@ forms default to the batch ones and back.  The LLM issue implements the same int
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from typing import Callable, Sequence
+
+from plyground.games.errors import PlygroundError
 
 
 OPPONENT_MODES = ("full", "topk", "expectation")
@@ -62,15 +69,58 @@ class ValueEstimator:
         return self.evaluate([state])[0]
 
 
+# ------------------------------------------------------------------ scaling
+CHANCE_PLAYER = -1
+_SCALERS: dict = {}
+
+
+def game_of(state):
+    """The game behind a state (our adapters' and views' ``.game``, pyspiel's ``get_game()``)."""
+    game = getattr(state, "game", None)
+    if game is None and hasattr(state, "get_game"):
+        game = state.get_game()
+    return game
+
+
+def scaler(game) -> Callable[[float], float]:
+    """``traits(game).scale``: a return mapped from the game's [min, max] utility to [-1, 1],
+    cached per game (one ``traits`` call a game, not one a leaf)."""
+    key = (type(game).__name__, getattr(game, "name", None) or str(game))
+    f = _SCALERS.get(key)
+    if f is None:
+        from plyground.games.traits import traits
+        f = _SCALERS[key] = traits(game).scale
+    return f
+
+
+def scaled_returns(state) -> list[float]:
+    """Every player's return of a finished game, scaled to [-1, 1]."""
+    scale = scaler(game_of(state))
+    return [scale(r) for r in state.returns()]
+
+
+def sample_chance(state, rng: random.Random) -> int:
+    """A chance outcome of ``state`` drawn with its probability."""
+    outcomes = state.chance_outcomes()
+    x = rng.random()
+    acc = 0.0
+    for a, p in outcomes:
+        acc += p
+        if x < acc:
+            return int(a)
+    return int(outcomes[-1][0])  # rounding: the probabilities may sum to just under 1
+
+
 # ------------------------------------------------------------------ non-LLM implementations
 def _terminal_value(state) -> float:
-    """Exact value of a terminal state for the player who would move next (the last mover's opponent)."""
-    returns = state.returns()
+    """Exact scaled value of a terminal state for the player who would move next (the last
+    mover's opponent in a two-player game that alternates)."""
+    returns = scaled_returns(state)
     # After the game ends the player "to move" is not defined; the engines ask from the point of
     # view of the player who moved *into* the leaf's parent, so use the player of the next ply.
     hist = state.history()
     nxt = len(hist) % 2 if len(returns) == 2 else 0
-    return float(returns[nxt])
+    return returns[nxt]
 
 
 class UniformProposer(ActionProposer):
@@ -96,7 +146,8 @@ class FullWidthOpponent(OpponentModel):
 
 
 class RolloutValue(ValueEstimator):
-    """Mean result of ``n`` uniformly random playouts (inside numba for native games)."""
+    """Mean scaled result of ``n`` playouts: uniformly random moves, chance outcomes drawn with
+    their probabilities (inside numba for native games)."""
 
     def __init__(self, n: int = 1, seed: int | None = None) -> None:
         if n < 1:
@@ -120,18 +171,25 @@ class RolloutValue(ValueEstimator):
                 out.append(_terminal_value(s))
                 continue
             me = s.current_player()
+            if me < 0:
+                raise PlygroundError(f"RolloutValue: the state is not a player node (current_player() = {me}); "
+                                     "values are for the player to move, so a chance node has none")
+            scale = scaler(game_of(s))
             total = 0.0
             for _ in range(self.n):
                 c = s.clone()
                 while not c.is_terminal():
-                    c.apply_action(self.rng.choice(c.legal_actions()))
-                total += c.returns()[me]
+                    if c.current_player() == CHANCE_PLAYER:
+                        c.apply_action(sample_chance(c, self.rng))
+                    else:
+                        c.apply_action(self.rng.choice(c.legal_actions()))
+                total += scale(c.returns()[me])
             out.append(total / self.n)
         return out
 
 
 class HeuristicValue(ValueEstimator):
-    """The game's own cheap heuristic (native kernels); exact results at terminals; 0 otherwise."""
+    """The game's own cheap heuristic (native kernels); exact scaled results at terminals; 0 otherwise."""
 
     def evaluate(self, states: Sequence) -> list[float]:
         out = []

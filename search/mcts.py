@@ -7,8 +7,13 @@
 2
 
 ``MCTS.search(state)`` runs the numba engine (``plyground.search.native.mcts``) on a native
-state whose game has an entry there, and the generic engine (``plyground.search.generic_mcts``)
-on anything else with OpenSpiel's method names.  Both share every option:
+state whose game has an entry there; the information-set engine (``plyground.search.ismcts``)
+on a state the other two cannot search honestly: a ``PlayerView`` (hidden information), or a
+game with chance nodes, other than two players, or utilities that are not zero-sum with bounds
+``-m..m``; and the generic engine (``plyground.search.generic_mcts``) on anything else with
+OpenSpiel's method names (two-player zero-sum perfect-information games without chance).  Every
+value they report is in [-1, 1]: returns are scaled by the game's min/max utility.  They share
+every option (the information-set engine declines ``solver`` and ``reuse_tree``: see its docstring):
 
 - ``variant``: ``"uct"`` (UCB1: ``Q + c*sqrt(ln N / n)``, unvisited children first) or ``"puct"``
   (AlphaZero: ``Q + c*P*sqrt(N)/(1+n)`` with priors ``P`` from the ``proposer``, uniform by default);
@@ -52,6 +57,33 @@ def _check_number(name: str, value, *, minimum=None, integer=False, allow_none=F
     return int(value) if integer else float(value)
 
 
+_NEEDS_IS: dict[tuple[str, str], bool] = {}
+
+
+def needs_information_sets(state) -> bool:
+    """True if ``state`` is for the information-set engine: a ``PlayerView``, or a game with chance,
+    hidden information, other than two players, or utilities other than zero-sum in ``-m..m``."""
+    if getattr(state, "is_view", False):
+        return True
+    from plyground.search.hooks import game_of
+    game = game_of(state)
+    if game is None:
+        return False
+    key = (type(game).__name__, getattr(game, "name", None) or str(game))
+    need = _NEEDS_IS.get(key)
+    if need is None:
+        from plyground.games.traits import ZERO_SUM, traits
+        try:
+            t = traits(game)
+        except (AttributeError, TypeError):  # not a game traits() knows: the generic engine's own checks apply
+            need = False
+        else:
+            need = (t.chance or not t.perfect_information or t.num_players != 2 or t.utility != ZERO_SUM
+                    or t.min_utility != -t.max_utility)
+        _NEEDS_IS[key] = need
+    return need
+
+
 def _derive_seed(seed: int, k: int) -> int:
     """A 31-bit seed for search number ``k`` of an engine seeded with ``seed``."""
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, k]).generate_state(1)[0]) & 0x7FFFFFFF
@@ -87,6 +119,7 @@ class MCTS:
         self._validate()
         self._native: dict[str, object] = {}
         self._generic = None
+        self._ismcts = None
         self._searches = 0
 
     def _validate(self) -> None:
@@ -117,6 +150,7 @@ class MCTS:
         """Forget the kept tree and restart the seed sequence."""
         self._native.clear()
         self._generic = None
+        self._ismcts = None
         self._searches = 0
 
     def _engine(self, state):
@@ -129,6 +163,11 @@ class MCTS:
             if eng is None:
                 eng = self._native[game.name] = native.NativeMCTS(game)
             return eng
+        if needs_information_sets(state):
+            if self._ismcts is None:
+                from plyground.search.ismcts import ISMCTS
+                self._ismcts = ISMCTS()
+            return self._ismcts
         if self._generic is None:
             from plyground.search.generic_mcts import GenericMCTS
             self._generic = GenericMCTS()
@@ -138,8 +177,8 @@ class MCTS:
         """Search from ``state`` (not modified) and return the most visited action and statistics."""
         self._validate()
         if state.is_terminal():
-            raise PlygroundError(f"cannot search a terminal state (after {list(state.history())}): "
-                                 "it has no legal actions")
+            after = "" if getattr(state, "is_view", False) else f" (after {list(state.history())})"
+            raise PlygroundError(f"cannot search a terminal state{after}: it has no legal actions")
         engine = self._engine(state)
         k = self._searches
         self._searches += 1

@@ -430,8 +430,9 @@ def test_unsupported_states_raise_clear_errors():
     with pytest.raises(UnsupportedStateError, match="chance"):
         MCTS(sims=10).search(kuhn)
     three = pyspiel.load_game("kuhn_poker(players=3)").new_initial_state()
-    with pytest.raises(UnsupportedStateError, match="3 players"):
-        MCTS(sims=10).search(three)
+    for card in (0, 1, 2):                      # three players: the information-set engine searches it
+        three.apply_action(card)
+    assert MCTS(sims=10, seed=0).search(three).extra["impl"] == "ismcts"
     rps = pyspiel.load_game("matrix_rps").new_initial_state()        # simultaneous moves
     with pytest.raises(UnsupportedStateError):
         MCTS(sims=10).search(rps)
