@@ -93,9 +93,9 @@ __all__ = ["player_view", "PlayerView", "samplable", "sampler_kind", "SamplingEr
 
 MAX_ATTEMPTS = 2000          # replay walks tried per sample before SamplingError
 _PROBE_SEED = 20261202       # the fixed seed of samplable()'s random positions
-_PROBE_POSITIONS = 6         # positions probed per game
+_PROBE_DEPTHS = (0, 1, 3, 6, 12, 24, 48)  # player moves of random play before a probed position
 _PROBE_ATTEMPTS = 400        # replay walks allowed per probed position
-_PROBE_MAX_MOVES = 40        # depth bound of a probed position (player moves)
+_PROBE_BUDGET = 40_000      # candidate moves the replay probe may try over all positions (bounds its time)
 
 RESAMPLE, REPLAY = "resample", "replay"
 
@@ -372,19 +372,23 @@ def _resample(true_ps, viewer: int, rng: random.Random):
         return true_ps.resample_from_infostate(viewer, rng.random)
 
 
-def _replay(game, viewer: int, events: tuple, end_player: int, rng: random.Random, max_attempts: int):
-    """The replay sampler (module docstring): a state consistent with the viewer's trace, or None."""
+def _replay(game, viewer: int, events: tuple, end_player: int, rng: random.Random, max_attempts: int,
+            budget: list[int] | None = None):
+    """The replay sampler (module docstring): a state consistent with the viewer's trace, or None.
+    ``budget`` (a one-item list) bounds the candidate moves tried over all attempts."""
     _, info = _info_function(game)
     pgame = game.pyspiel_game
     max_steps = 4 * max(1, pgame.max_game_length()) + 16
     for _ in range(max_attempts):
-        ps = _replay_once(pgame, viewer, events, end_player, info, rng, max_steps)
+        ps = _replay_once(pgame, viewer, events, end_player, info, rng, max_steps, budget)
         if ps is not None:
             return ps
+        if budget is not None and budget[0] <= 0:
+            break
     return None
 
 
-def _replay_once(pgame, viewer, events, end_player, info, rng, max_steps):
+def _replay_once(pgame, viewer, events, end_player, info, rng, max_steps, budget=None):
     ps = pgame.new_initial_state()
     cur = _safe_info(info, ps, viewer)
     e = 0
@@ -416,6 +420,10 @@ def _replay_once(pgame, viewer, events, end_player, info, rng, max_steps):
         else:
             options = [(a, 1.0) for a in ps.legal_actions()]
         nxt = events[e][1] if e < n and events[e][0] == "i" else None
+        if budget is not None:
+            budget[0] -= len(options)
+            if budget[0] < 0:
+                return None
         cands, weights, moved = [], [], []
         for a, prob in options:
             c = ps.child(a)
@@ -439,29 +447,27 @@ _KIND: dict[str, tuple[str | None, str | None]] = {}
 
 
 def _probe_positions(game, rng: random.Random) -> list:
-    """A few positions of random play (fixed seed), at player nodes, at several depths."""
-    import pyspiel
+    """Positions of random play (fixed seed) at the player nodes ``_PROBE_DEPTHS`` player moves in,
+    copied from one playthrough (a new one where a game ends early)."""
     out = []
-    depths = [0, 1, 2, 4, 7, 12, 20, _PROBE_MAX_MOVES][:_PROBE_POSITIONS + 2]
-    for depth in depths:
-        ps = game.pyspiel_game.new_initial_state()
-        moves = 0
-        while not ps.is_terminal():
+    ps = game.pyspiel_game.new_initial_state()
+    moves, games_played = 0, 1
+    for depth in _PROBE_DEPTHS:
+        while True:
+            if ps.is_terminal():
+                if games_played >= 3:
+                    return out
+                ps, moves, games_played = game.pyspiel_game.new_initial_state(), 0, games_played + 1
             if ps.is_chance_node():
                 outcomes = ps.chance_outcomes()
                 ps.apply_action(rng.choices([a for a, _ in outcomes], weights=[p for _, p in outcomes])[0])
                 continue
             if moves >= depth:
                 break
-            try:
-                ps.apply_action(rng.choice(ps.legal_actions()))
-            except pyspiel.SpielError:
-                return out
+            ps.apply_action(rng.choice(ps.legal_actions()))
             moves += 1
-        if not ps.is_terminal() and ps.current_player() >= 0:
-            out.append(ps)
-        if len(out) >= _PROBE_POSITIONS:
-            break
+        if ps.current_player() >= 0:
+            out.append(ps.clone())
     return out
 
 
@@ -486,8 +492,8 @@ def _probe(game) -> tuple[str | None, str | None]:
     rng = random.Random(_PROBE_SEED)
     try:
         positions = _probe_positions(game, rng)
-    except (pyspiel.SpielError, RuntimeError) as e:
-        return None, f"random play failed: {e}"
+    except Exception as e:  # noqa: BLE001 - any failure of the game's own code makes it unsamplable
+        return None, f"random play failed: {str(e).strip()[:120]}"
     if not positions:
         return None, "random play reached no player node to probe"
     # resample_from_infostate: implemented, consistent, and blind to the hidden part
@@ -497,10 +503,11 @@ def _probe(game) -> tuple[str | None, str | None]:
         try:
             s1 = _resample(ps, p, random.Random(1))
             s2 = _resample(s1, p, random.Random(1))
-        except (pyspiel.SpielError, RuntimeError) as e:
+            same = _same_info(game, s1, ps, p) and _same_info(game, s2, ps, p)
+        except Exception as e:  # noqa: BLE001
             resample_ok, why_not = False, f"resample_from_infostate: {str(e).strip()[:120]}"
             break
-        if not (_same_info(game, s1, ps, p) and _same_info(game, s2, ps, p)):
+        if not same:
             resample_ok, why_not = False, "resample_from_infostate gives states with other information"
             break
         if s1.history() != s2.history():
@@ -508,18 +515,24 @@ def _probe(game) -> tuple[str | None, str | None]:
             break
     if resample_ok:
         return RESAMPLE, None
+    if game.game_type.chance_mode == pyspiel.GameType.ChanceMode.SAMPLED_STOCHASTIC:
+        return None, (f"{why_not}; the replay sampler needs the chance outcomes listed with their "
+                      "probabilities, and this game samples its chance events")
+    budget = [_PROBE_BUDGET]
     for ps in positions:
         p = ps.current_player()
-        events, _ = _trace(game, ps, p)
         try:
-            s = _replay(game, p, events, p, random.Random(1), _PROBE_ATTEMPTS)
-        except (pyspiel.SpielError, RuntimeError) as e:
-            return None, f"{why_not}; replay sampler failed: {e}"
+            events, _ = _trace(game, ps, p)
+            s = _replay(game, p, events, p, random.Random(1), _PROBE_ATTEMPTS, budget)
+            same = s is not None and _same_info(game, s, ps, p)
+        except Exception as e:  # noqa: BLE001
+            return None, f"{why_not}; the replay sampler failed: {str(e).strip()[:120]}"
         if s is None:
-            return None, (f"{why_not}; the replay sampler found no consistent state in {_PROBE_ATTEMPTS} "
-                          f"attempts after {ps.move_number()} moves (too many hidden moves to match by "
-                          "forward sampling)")
-        if not _same_info(game, s, ps, p):
+            return None, (f"{why_not}; the replay sampler found no consistent state within its probe budget "
+                          f"({_PROBE_ATTEMPTS} walks, {_PROBE_BUDGET} candidate moves in all) after "
+                          f"{ps.move_number()} moves: forward sampling rarely matches this game's hidden "
+                          "information")
+        if not same:
             return None, f"{why_not}; the replay sampler gave a state with other information"
     return REPLAY, None
 
