@@ -218,7 +218,7 @@ class MatchTally:
                 side.draws += s == 0.5
                 side.losses += s == 0.0
             out["score"] = {"A": s_a, "B": s_b}
-        elif result.termination == NORMAL:
+        if result.termination == NORMAL:
             for k, side in self.sides.items():
                 side.returns.append(by_agent[k])
         return out
@@ -250,6 +250,11 @@ class MatchTally:
             pct = 100 * a.points / n if n else math.nan
             lines.append(f"score A {a.points:g} - {b.points:g} B over {n} games "
                          f"(A: +{a.wins} ={a.draws} -{a.losses}, {pct:.1f}%)")
+            if a.returns and (self.traits.min_utility, self.traits.max_utility) != (-1.0, 1.0):
+                # returns are amounts (chips, points), not just who won: how much, too
+                m_a, m_b = (mean_interval(s.returns) for s in (a, b))
+                lines.append(f"mean return per game played to the end: A {_num(m_a[0])} [{_num(m_a[1])}, "
+                             f"{_num(m_a[2])}], B {_num(m_b[0])} [{_num(m_b[1])}, {_num(m_b[2])}] (95% interval)")
         else:
             played = len(a.returns)
             lines.append(f"{self.game} is {UTILITY_TEXT[self.traits.utility]}: a win/draw/loss score "
