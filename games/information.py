@@ -58,23 +58,29 @@ same, so an engine may clone it, play it out and search it like any state.  Two 
 - **replay** (every other game): the viewer's *trace* is read off the true history: the sequence of
   its own actions and of the changes of its information (information-state string, else
   observation string), in order; how many unseen moves lie between two changes is not part of it.
-  A sample is built forward from the initial state: the viewer's own actions are played as in the
-  trace; at a chance node an outcome is drawn with its probability among the outcomes after which
-  the viewer's information either stays the same (an unseen outcome) or becomes the next change of
-  the trace; at another player's node an action is drawn uniformly among the actions with the
-  same property.  Where no candidate is left (a dead end: e.g. the viewer's attempt in phantom
-  tic-tac-toe found a cell occupied that the sampled opponent never took), the walk restarts, up
-  to ``max_attempts`` times, then raises ``SamplingError``.  The walk ends at the first state where
-  the trace is used up and the player to move (or the end of the game) is the true one.
+  A sample is built forward from the initial state by a randomized depth-first search: the
+  viewer's own actions are played as in the trace; at a chance node an outcome is drawn with its
+  probability among the outcomes after which the viewer's information either stays the same (an
+  unseen outcome) or becomes the next change of the trace; at another player's node an action is
+  drawn uniformly among the actions with the same property (so an opponent move the viewer can
+  tell apart from the alternatives is the true one).  At a dead end (e.g. in latent tic-tac-toe the
+  viewer's next move reveals an opponent move the sample did not make) the search backs up to the
+  latest step with untried alternatives and draws again among them.  It ends at the first state
+  where the trace is used up and the player to move (or the end of the game) is the true one;
+  after ``max_nodes`` candidate moves tried in vain it raises ``SamplingError``.
 
 Both samplers condition only on the viewer's information (its trace; the information state
 itself for resample), so the sample depends only on ``rng`` and what the viewer knows.  Both
 assume a **uniform opponent model**: opponent moves the viewer did not see are drawn uniformly
 (replay) and hidden cards uniformly over the deck (resample) — the opponent's actual policy,
 which would make some hidden cards likelier given the betting, is not modelled.  The replay
-sampler is a forward filter with restarts, not an exact posterior: each step draws among the
-consistent candidates in proportion to chance probability (uniform for players), without
-importance weights for how many continuations each one keeps open.
+sampler is not an exact posterior even under that model: each hidden step is drawn in proportion
+to its probability among the steps that have at least one consistent continuation, which equals
+the posterior when those steps keep equally much probability of consistent continuations open
+(kuhn's deal: the opponent's card is uniform over the two the viewer does not hold) and
+approximates it otherwise (no importance weights).  In games whose information-state string
+forgets (OpenSpiel's ``*_ir`` imperfect-recall variants) the trace holds more than that string,
+and the samples follow the trace.
 
 ``samplable(game)`` says up front whether views of a game can be sampled (``None``) or why not: a
 deterministic probe of a few random positions (a fixed seed), cached per game name.
@@ -89,19 +95,18 @@ import numpy as np
 
 from plyground.games.errors import PlygroundError, UnsupportedGameError
 
-__all__ = ["player_view", "PlayerView", "samplable", "sampler_kind", "SamplingError", "MAX_ATTEMPTS"]
+__all__ = ["player_view", "PlayerView", "samplable", "sampler_kind", "SamplingError", "MAX_NODES"]
 
-MAX_ATTEMPTS = 2000          # replay walks tried per sample before SamplingError
+MAX_NODES = 200_000          # candidate moves the replay sampler may try per sample before SamplingError
 _PROBE_SEED = 20261202       # the fixed seed of samplable()'s random positions
 _PROBE_DEPTHS = (0, 1, 3, 6, 12, 24, 48)  # player moves of random play before a probed position
-_PROBE_ATTEMPTS = 400        # replay walks allowed per probed position
 _PROBE_BUDGET = 40_000      # candidate moves the replay probe may try over all positions (bounds its time)
 
 RESAMPLE, REPLAY = "resample", "replay"
 
 
 class SamplingError(PlygroundError):
-    """No full state consistent with the viewer's information was found within the attempts."""
+    """No full state consistent with the viewer's information was found within the search budget."""
 
 
 def _imperfect(game) -> bool:
@@ -343,7 +348,7 @@ class PlayerView:
         return self
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, rng: random.Random, max_attempts: int = MAX_ATTEMPTS):
+    def sample(self, rng: random.Random, max_nodes: int = MAX_NODES):
         """A full ``OpenSpielState`` drawn from the states consistent with the viewer's information
         (see the module docstring for the samplers and their assumptions)."""
         if not isinstance(rng, random.Random):
@@ -357,10 +362,10 @@ class PlayerView:
         else:
             events, _ = self._get_trace()
             with _quiet():
-                ps = _replay(self.game, self.player, events, self._end_player(), rng, max_attempts)
+                ps = _replay(self.game, self.player, events, self._end_player(), rng, max_nodes)
             if ps is None:
                 raise SamplingError(f"{self.game.name}: no state consistent with player {self.player}'s "
-                                    f"information found in {max_attempts} attempts")
+                                    f"information found after trying {max_nodes} moves")
         return self.game.wrap_state(ps)
 
     def _end_player(self) -> int:
@@ -372,73 +377,74 @@ def _resample(true_ps, viewer: int, rng: random.Random):
         return true_ps.resample_from_infostate(viewer, rng.random)
 
 
-def _replay(game, viewer: int, events: tuple, end_player: int, rng: random.Random, max_attempts: int,
+def _replay(game, viewer: int, events: tuple, end_player: int, rng: random.Random, max_nodes: int,
             budget: list[int] | None = None):
-    """The replay sampler (module docstring): a state consistent with the viewer's trace, or None.
-    ``budget`` (a one-item list) bounds the candidate moves tried over all attempts."""
+    """The replay sampler (module docstring): a randomized depth-first search for a state that
+    follows the viewer's trace, or None when ``max_nodes`` candidate moves were tried in vain (or
+    the one-item list ``budget``, shared between calls, runs out)."""
     _, info = _info_function(game)
     pgame = game.pyspiel_game
-    max_steps = 4 * max(1, pgame.max_game_length()) + 16
-    for _ in range(max_attempts):
-        ps = _replay_once(pgame, viewer, events, end_player, info, rng, max_steps, budget)
-        if ps is not None:
-            return ps
-        if budget is not None and budget[0] <= 0:
-            break
-    return None
-
-
-def _replay_once(pgame, viewer, events, end_player, info, rng, max_steps, budget=None):
-    ps = pgame.new_initial_state()
-    cur = _safe_info(info, ps, viewer)
-    e = 0
+    max_depth = 4 * max(1, pgame.max_game_length()) + 16
     n = len(events)
-    for _ in range(max_steps):
-        p = ps.current_player()
-        if e == n and p == end_player:
-            return ps
-        if ps.is_terminal():
-            return None
-        if p == viewer:
-            if e == n or events[e][0] != "a":
-                return None
-            a = events[e][1]
-            if a not in ps.legal_actions():
-                return None
-            e += 1
-            ps.apply_action(a)
-            new = _safe_info(info, ps, viewer)
-            if new != cur:
-                if e < n and events[e] == ("i", new):
-                    e += 1
-                    cur = new
-                else:
-                    return None
-            continue
-        if ps.is_chance_node():
-            options = ps.chance_outcomes()
-        else:
-            options = [(a, 1.0) for a in ps.legal_actions()]
-        nxt = events[e][1] if e < n and events[e][0] == "i" else None
+    left = [max_nodes]
+
+    def spend(k: int) -> bool:
+        left[0] -= k
         if budget is not None:
-            budget[0] -= len(options)
+            budget[0] -= k
             if budget[0] < 0:
+                return False
+        return left[0] >= 0
+
+    def expand(ps, e: int, cur):
+        """The consistent children of ``ps`` as ``(child, e, info, weight)``, or None: out of budget."""
+        p = ps.current_player()
+        if p == viewer:
+            if e == n or events[e][0] != "a" or events[e][1] not in ps.legal_actions():
+                return []
+            if not spend(1):
                 return None
-        cands, weights, moved = [], [], []
+            c = ps.child(events[e][1])
+            new = _safe_info(info, c, viewer)
+            if new == cur:
+                return [(c, e + 1, cur, 1.0)]
+            if e + 1 < n and events[e + 1] == ("i", new):
+                return [(c, e + 2, new, 1.0)]
+            return []
+        options = ps.chance_outcomes() if ps.is_chance_node() else [(a, 1.0) for a in ps.legal_actions()]
+        if not spend(len(options)):
+            return None
+        nxt = events[e][1] if e < n and events[e][0] == "i" else None
+        out = []
         for a, prob in options:
             c = ps.child(a)
             new = _safe_info(info, c, viewer)
             if new == cur:
-                cands.append(c); weights.append(prob); moved.append(False)
+                out.append((c, e, cur, prob))
             elif nxt is not None and new == nxt:
-                cands.append(c); weights.append(prob); moved.append(True)
-        if not cands:
+                out.append((c, e + 1, new, prob))
+        return out
+
+    root = pgame.new_initial_state()
+    stack = [[(root, 0, _safe_info(info, root, viewer), 1.0)]]   # untried alternatives per depth
+    while stack:
+        alternatives = stack[-1]
+        if not alternatives:
+            stack.pop()
+            continue
+        if len(alternatives) == 1:
+            i = 0
+        else:
+            i = rng.choices(range(len(alternatives)), weights=[w for *_, w in alternatives])[0]
+        ps, e, cur, _ = alternatives.pop(i)
+        if e == n and ps.current_player() == end_player:
+            return ps
+        if ps.is_terminal() or len(stack) > max_depth:
+            continue
+        children = expand(ps, e, cur)
+        if children is None:
             return None
-        i = rng.choices(range(len(cands)), weights=weights)[0] if len(cands) > 1 else 0
-        ps = cands[i]
-        if moved[i]:
-            e += 1
-            cur = nxt
+        stack.append(children)
     return None
 
 
@@ -523,15 +529,14 @@ def _probe(game) -> tuple[str | None, str | None]:
         p = ps.current_player()
         try:
             events, _ = _trace(game, ps, p)
-            s = _replay(game, p, events, p, random.Random(1), _PROBE_ATTEMPTS, budget)
+            s = _replay(game, p, events, p, random.Random(1), _PROBE_BUDGET, budget)
             same = s is not None and _same_info(game, s, ps, p)
         except Exception as e:  # noqa: BLE001
             return None, f"{why_not}; the replay sampler failed: {str(e).strip()[:120]}"
         if s is None:
             return None, (f"{why_not}; the replay sampler found no consistent state within its probe budget "
-                          f"({_PROBE_ATTEMPTS} walks, {_PROBE_BUDGET} candidate moves in all) after "
-                          f"{ps.move_number()} moves: forward sampling rarely matches this game's hidden "
-                          "information")
+                          f"({_PROBE_BUDGET} candidate moves in all) after "
+                          f"{ps.move_number()} moves: too many hidden moves to match by search")
         if not same:
             return None, f"{why_not}; the replay sampler gave a state with other information"
     return REPLAY, None
