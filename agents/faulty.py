@@ -12,6 +12,8 @@ moves for its first ``after`` moves of every game, then misbehaves on each later
 - ``block``: blocks SIGALRM in its thread and then sleeps ``seconds`` — a stand-in for native code
   that never returns to the interpreter, which only an outside watchdog can stop.
 
+Every decision names the process that made it (``info["pid"]``), so tests can tell workers apart.
+
 >>> from plyground import agents, games
 >>> a = agents.make("faulty:mode=illegal,after=1")
 >>> s = games.make("tictactoe").new_initial_state()
@@ -21,6 +23,7 @@ moves for its first ``after`` moves of every game, then misbehaves on each later
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -55,7 +58,8 @@ class FaultyAgent(Agent):
         legal = state.legal_actions()
         self.moves += 1
         if self.moves <= self.params["after"]:
-            return Decision(action=self.rng.choice(legal), think_time=time.perf_counter() - t)
+            return Decision(action=self.rng.choice(legal), think_time=time.perf_counter() - t,
+                            info={"pid": os.getpid()})
         mode = self.params["mode"]
         if mode == "raise":
             raise RuntimeError(f"faulty agent: deliberate failure on move {self.moves}")
@@ -63,7 +67,7 @@ class FaultyAgent(Agent):
             raise InfrastructureError(f"faulty agent: simulated unreachable endpoint on move {self.moves}")
         if mode == "illegal":
             bad = next(a for a in range(-1, 10**6) if a not in legal)
-            return Decision(action=bad, think_time=time.perf_counter() - t)
+            return Decision(action=bad, think_time=time.perf_counter() - t, info={"pid": os.getpid()})
         if mode == "block":
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
             try:
@@ -72,4 +76,4 @@ class FaultyAgent(Agent):
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
         else:
             time.sleep(self.params["seconds"])
-        return Decision(action=self.rng.choice(legal), think_time=time.perf_counter() - t)
+        return Decision(action=self.rng.choice(legal), think_time=time.perf_counter() - t, info={"pid": os.getpid()})

@@ -426,6 +426,12 @@ class PettingZooGame:
         """The twin's observation tensor (``PettingZooState.env_observation`` gives the env's own)."""
         return self.twin_game.observation_tensor_shape()
 
+    def warm_up(self) -> None:
+        """Load what the twin rules model needs (a native twin's numba kernels) before any timed move."""
+        warm = getattr(self.twin_game, "warm_up", None)
+        if warm is not None:
+            warm()
+
     def new_initial_state(self, referee: bool = True) -> "PettingZooState":
         """The start; ``referee=False`` gives a detached (twin-only) state without an env."""
         twin = self.twin_game.new_initial_state()

@@ -45,7 +45,7 @@ from plyground.search.native.layout import (  # (plain Python: no numba imported
 )
 from plyground.search.result import SearchResult
 
-__all__ = ["search", "solve", "clear_tables", "zero_solver_tables"]
+__all__ = ["search", "solve", "clear_tables", "zero_solver_tables", "warm_up"]
 
 DEFAULT_TIME_LIMIT = 1.0   # seconds, when neither depth nor any budget is given (and not exact)
 SOLVER_SHARE = 0.8         # exact mode with a budget: the solver's share, the rest for a fallback
@@ -235,13 +235,15 @@ def _depth_table(game: str, bits: int) -> tuple[np.ndarray, int]:
     return entry[0], entry[1]
 
 
-_WARM: set[str] = set()
+_WARM: set[tuple[str, str]] = set()  # (game, "depth" | "solve"): entry points loaded in this process
 
 
-def _warm_up(name: str, kernel) -> None:
+def _warm_up(name: str, kernel, part: str = "depth") -> None:
     """Load (or compile, the first time ever) the game's numba entry points before any clock
-    starts, so a time budget is spent searching: each runs one node on the initial state."""
-    if name in _WARM:
+    starts, so a time budget is spent searching: each runs one node on the initial state.  ``part``
+    "depth" is the depth-limited search, "solve" the exact solver's two (a depth-limited search never
+    needs them, and they take over a quarter of a cold compile)."""
+    if (name, part) in _WARM:
         return
     from plyground.search.native import alphabeta as nab
     ab_iterate, solve_fn, solve_pv = nab.ENTRY_POINTS[name]
@@ -250,17 +252,44 @@ def _warm_up(name: str, kernel) -> None:
     Wk = nab.make_work(kernel)
     ctr = nab.make_ctr(kernel)
     ctr[NODE_LIMIT] = 1
-    tt = nab.make_depth_tt(MIN_TT_BITS)
-    ctr[[TT_SHIFT, GEN, MAX_DEPTH]] = 64 - MIN_TT_BITS, 1, 1
-    ab_iterate(F[0, :kernel.STATE_LEN].copy(), F, tt, ctr, Wk, nab.make_values(kernel))
-    pv = np.zeros(kernel.MAX_PLIES + 1, dtype=np.int64)
-    stt = nab.make_solver_tt(MIN_TT_BITS)
-    ctr[:] = 0
-    ctr[NODE_LIMIT] = 1
-    ctr[TT_SIZE] = stt.shape[0]
-    solve_fn(F, stt, ctr, Wk, np.zeros(2, dtype=np.int64))
-    solve_pv(F, stt, ctr, Wk, 0, pv)
-    _WARM.add(name)
+    if part == "depth":
+        tt = nab.make_depth_tt(MIN_TT_BITS)
+        ctr[[TT_SHIFT, GEN, MAX_DEPTH]] = 64 - MIN_TT_BITS, 1, 1
+        ab_iterate(F[0, :kernel.STATE_LEN].copy(), F, tt, ctr, Wk, nab.make_values(kernel))
+    else:
+        pv = np.zeros(kernel.MAX_PLIES + 1, dtype=np.int64)
+        stt = nab.make_solver_tt(MIN_TT_BITS)
+        ctr[TT_SIZE] = stt.shape[0]
+        solve_fn(F, stt, ctr, Wk, np.zeros(2, dtype=np.int64))
+        solve_pv(F, stt, ctr, Wk, 0, pv)
+        nab.solver_tt_migrate(stt, nab.make_solver_tt(MIN_TT_BITS + 1))  # the solver's table growth
+    _WARM.add((name, part))
+
+
+def warm_up(game, *, exact: bool = False, tt_bits: int = 22) -> None:
+    """Load (or compile, on a cold numba cache) everything a native search of ``game`` may run, so
+    that no timed search pays for it: the game's rules kernels, the depth-limited entry point and
+    its transposition table (``tt_bits`` as ``search`` takes it), the kernel helpers the driver
+    calls on a position (the no-search fallback), and with ``exact`` the solver's entry points and
+    helpers.  A no-op for games without a numba engine (their searches compile nothing)."""
+    warm_rules = getattr(game, "warm_up", None)
+    if warm_rules is not None:
+        warm_rules()
+    name, kernel = getattr(game, "name", None), getattr(game, "kernel", None)
+    if kernel is None or name not in _lazy_modules()[1].ENTRY_POINTS:
+        return
+    _warm_up(name, kernel)
+    _depth_table(name, min(tt_bits, TT_BITS_CAP.get(name, tt_bits)))
+    root = np.array(kernel.new_state(), dtype=np.int64)
+    legal = game.new_initial_state().legal_actions()
+    _first_in_order(kernel, root, legal)
+    float(kernel.heuristic(root))
+    if exact:
+        _warm_up(name, kernel, "solve")
+        int(kernel.move_count(root))
+        child = np.array(kernel.play(root, legal[0]), dtype=np.int64)
+        kernel.is_terminal(child)
+        kernel.returns0(child)
 
 
 _SCRATCH = threading.local()
@@ -276,7 +305,7 @@ def _depth_scratch(name: str, kernel, nab):
         bufs = _SCRATCH.bufs = {}
     b = bufs.get(name)
     if b is None:
-        if name not in _WARM:
+        if (name, "depth") not in _WARM:
             _warm_up(name, kernel)
         ctr = nab.make_ctr(kernel)
         b = bufs[name] = (nab.ENTRY_POINTS[name][0],
@@ -340,8 +369,8 @@ def _native_exact(state, max_nodes, time_limit, leaf, bits, all_values) -> Searc
     nab = _lazy_modules()[1]
     kernel = state.game.kernel
     name = state.game.name
-    if name not in _WARM:
-        _warm_up(name, kernel)
+    if (name, "solve") not in _WARM:
+        _warm_up(name, kernel, "solve")
     solve_fn, solve_pv = nab.ENTRY_POINTS[name][1:]
     F = np.zeros((kernel.MAX_PLIES + 2, nab.frame_width(kernel)), dtype=np.int64)
     Wk = nab.make_work(kernel)

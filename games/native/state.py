@@ -143,6 +143,17 @@ class NativeGame:
     def new_initial_state(self) -> "NativeState":
         return NativeState(self, np.array(self.kernel.new_state(), dtype=np.int64), [])
 
+    def warm_up(self) -> None:
+        """Load (or compile, on a cold numba cache) every kernel function ``NativeState`` calls, so
+        that no timed move pays for it: two plies through the state API."""
+        state = self.new_initial_state()
+        for _ in range(2):
+            if state.is_terminal():
+                break
+            state.current_player()
+            state.apply_action(state.legal_actions()[0])
+        state.returns()
+
     def deserialize_state(self, text: str) -> "NativeState":
         """Rebuild a state from ``serialize()`` output (one action number a line, as OpenSpiel)."""
         state = self.new_initial_state()
