@@ -31,7 +31,10 @@ class MinimaxAgent(Agent):
         super().check_game(game)
 
     def warm_up(self, game) -> None:
-        super().warm_up(game)
+        """Load (or compile) the alpha-beta engine's numba code for ``game``: the depth-limited
+        search, and the exact solver when ``exact`` is set."""
+        from plyground.search import alphabeta
+        alphabeta.warm_up(game, exact=self.params["exact"])
 
     def act(self, state, clock: float | None = None) -> Decision:
         from plyground.search import alphabeta
@@ -83,7 +86,9 @@ class MCTSAgent(Agent):
         super().check_game(game)
 
     def warm_up(self, game) -> None:
-        super().warm_up(game)
+        """Load (or compile) the MCTS engine's numba code for ``game`` (a few tiny searches)."""
+        from plyground.search import mcts
+        mcts.warm_up(game)
 
     def act(self, state, clock: float | None = None) -> Decision:
         if self._engine is None:
@@ -143,7 +148,18 @@ class OpenSpielMCTSAgent(Agent):
         super().check_game(game)
 
     def warm_up(self, game) -> None:
-        super().warm_up(game)
+        """Import OpenSpiel, load ``game``'s OpenSpiel equivalent and run a two-simulation search with
+        a throwaway bot, so the first move pays for none of it."""
+        import pyspiel
+
+        warm_rules = getattr(game, "warm_up", None)
+        if warm_rules is not None:
+            warm_rules()
+        ps, _ = to_pyspiel(game.new_initial_state())
+        evaluator = pyspiel.RandomRolloutEvaluator(1, 0)
+        bot = pyspiel.MCTSBot(ps.get_game(), evaluator, self.params["c"], 2, self.params["memory_mb"], False,
+                              0, False, pyspiel.ChildSelectionPolicy.UCT, -1.0)
+        bot.mcts_search(ps)
 
     def act(self, state, clock: float | None = None) -> Decision:
         import random

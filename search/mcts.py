@@ -189,3 +189,32 @@ class MCTS:
     def __repr__(self) -> str:
         return (f"MCTS(sims={self.sims}, c={self.c}, variant={self.variant!r}, solver={self.solver}, "
                 f"batch_size={self.batch_size}, seed={self.seed})")
+
+def warm_up(game, *, batched: bool = False) -> None:
+    """Load (or compile, on a cold numba cache) everything a native MCTS of ``game`` may run, so that
+    no timed search pays for it: the game's rules kernels, whole simulations inside numba (rollout
+    and heuristic leaves, every variant), seeding numba's generator and moving the kept tree to a
+    child (tree reuse), and with ``batched`` the select/backup pair that batches leaves for Python
+    hooks.  Tiny searches from the initial state; a no-op for games without a numba engine."""
+    import secrets
+
+    from plyground.search.hooks import HeuristicValue
+
+    warm_rules = getattr(game, "warm_up", None)
+    if warm_rules is not None:
+        warm_rules()
+    kernel = getattr(game, "kernel", None)
+    if kernel is None:
+        return
+    from plyground.search.native import mcts as native
+    if getattr(game, "name", None) not in native.ENTRIES:
+        return
+    state = game.new_initial_state()
+    sims = 2 * kernel.NUM_ACTIONS + 2  # enough to expand the root and visit its children
+    # a fresh random seed: numba's generator stays as unpredictable as an unseeded search expects
+    engine = MCTS(sims=sims, seed=secrets.randbits(31))
+    child = state.child(engine.search(state).best_action)
+    engine.search(child)  # re-roots the kept tree
+    MCTS(sims=sims, value=HeuristicValue(), seed=secrets.randbits(31)).search(state)
+    if batched:
+        MCTS(sims=sims, batch_size=2, value=HeuristicValue(), seed=secrets.randbits(31)).search(state)
