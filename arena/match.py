@@ -62,12 +62,60 @@ class MoveInterrupted(BaseException):
     ``except Exception`` cannot swallow it)."""
 
 
+class _CompileWatch:
+    """Whether the main thread is inside numba's compiler right now, from numba's event API.
+
+    An exception raised inside numba's compiler leaves the half-built function behind ("no compiled
+    object yet for <Library ...>" on every later call), so the move alarm must not land there.
+    ``numba:compiler_lock`` spans the whole of a dispatcher's compile: loading from the cache,
+    compiling (the narrower ``numba:compile``, also watched) and saving to the cache.  Registered
+    once per process; a call into already-compiled code fires no event, so moves pay nothing.
+    ``pending`` is an alarm that went off during a compile: it is raised again once the outermost
+    compile has ended.
+    """
+
+    KINDS = ("numba:compiler_lock", "numba:compile")
+    depth = 0
+    pending: "_Alarm | None" = None
+    _installed = False
+
+    @classmethod
+    def install(cls) -> None:
+        if cls._installed:
+            return
+        cls._installed = True
+        try:
+            from numba.core import event
+        except ImportError:  # no numba: nothing compiles
+            return
+        main = threading.main_thread().ident
+
+        class Listener(event.Listener):
+            def on_start(self, ev) -> None:  # noqa: ANN001
+                if threading.get_ident() == main:
+                    cls.depth += 1
+
+            def on_end(self, ev) -> None:  # noqa: ANN001
+                if threading.get_ident() != main:
+                    return
+                cls.depth = max(0, cls.depth - 1)
+                if cls.depth == 0 and cls.pending is not None:
+                    alarm, cls.pending = cls.pending, None
+                    if alarm.armed:  # the compile is over: deliver the deferred interrupt now
+                        signal.raise_signal(signal.SIGALRM)
+
+        listener = Listener()
+        for kind in cls.KINDS:
+            event.register(kind, listener)
+
+
 class _Alarm:
     """A per-move hard deadline through SIGALRM: interrupts Python code, sleeps and blocking I/O.
 
     Only usable in the main thread of a process (elsewhere it is a no-op and the caller must rely
     on an outside watchdog).  Native code that never returns to the interpreter is not interrupted;
-    the arena's runner kills such a worker from outside (see plyground.arena.runner).
+    the arena's runner kills such a worker from outside (see plyground.arena.runner).  Never inside
+    numba's compiler: an alarm that goes off there waits until the compile ends (``_CompileWatch``).
     """
 
     def __init__(self, enabled: bool) -> None:
@@ -78,16 +126,22 @@ class _Alarm:
 
     def _handler(self, signum, frame):  # noqa: ANN001
         if self.armed:
+            if _CompileWatch.depth:
+                _CompileWatch.pending = self
+                return
             self.armed = False
             raise MoveInterrupted()
 
     def __enter__(self) -> "_Alarm":
         if self.enabled:
+            _CompileWatch.install()
             self._old = signal.signal(signal.SIGALRM, self._handler)
         return self
 
     def arm(self, seconds: float) -> None:
         if self.enabled:
+            _CompileWatch.depth = 0  # (the game loop is never inside a compile: drop any count a
+            _CompileWatch.pending = None  # compile unwound by an exception left behind)
             self.armed = True
             signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
 
@@ -95,6 +149,8 @@ class _Alarm:
         if self.enabled:
             self.armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
+            if _CompileWatch.pending is self:
+                _CompileWatch.pending = None
 
     def __exit__(self, *exc) -> None:
         if self.enabled:

@@ -10,6 +10,12 @@ Design
   games; before every game they are ``reset`` with a seed derived from the tournament seed and the
   game id, so a result does not depend on the worker or the order.  When several workers share the
   machine, agents with an ``n_threads`` parameter the config leaves unset get ``n_threads=1``.
+* Warm-up: compiling is never thinking time.  A worker warms each agent up (``Agent.warm_up(game)``:
+  numba kernels compiled or loaded from the cache, models loaded) once per (agent cache key, game)
+  before that agent's first move in the process, and the game's own rules kernels when it first makes
+  the game.  It reports SETUP meanwhile (with the seat being warmed in the seat field), so the
+  parent's ``setup_timeout`` covers it, not the move backstop, and ``RunStatus.warming`` counts the
+  workers doing it.  An agent whose warm-up raises forfeits that game, as one that cannot be built.
 * The parent alone writes SQLite.  Games that finish less often than every 2 ms (all but the
   fastest agents) are committed one by one as they end.  Faster ones get a group commit: they wait
   in memory and are written together in ONE transaction when ``commit_games`` (64) are pending or
@@ -28,7 +34,8 @@ Design
 * Faults are results.  An agent that raises, answers late or plays an illegal move forfeits
   (``arena.match.play_game``).  Hung agents meet two deadlines:
   1. in the worker, SIGALRM at ``move_time + grace`` interrupts the move (Python code, sleeps,
-     blocking I/O): the game is recorded ``timeout`` and the agent is dropped from the cache;
+     blocking I/O; never inside numba's compiler, where it waits for the compile to end, see
+     ``arena.match``): the game is recorded ``timeout`` and the worker retires (below);
   2. a backstop in the parent for code that never returns to the interpreter (native loops, a
      blocked signal): workers report the start of every move (shared memory locally, a small Ray
      actor on Ray); a move still running ``move_time + 2 * grace + 1`` seconds after it began gets
@@ -37,6 +44,21 @@ Design
      game is recorded ``timeout`` against the seat that was thinking (its moves are lost with the
      worker).  A worker that builds its agents for longer than ``setup_timeout`` is killed likewise
      and the game is recorded ``aborted``.
+* Retirement: an interrupted move may leave its process in a bad state (a lock held, a half-built
+  numba function, a C library mid-call), so the worker that played it plays no more games.  Its
+  result says so (``retiring``); games left in its submission come back ``SKIPPED`` and are submitted
+  again (none is lost, none recorded twice).  The worker leaves after sending that result and a fresh
+  process takes its place; the other workers and their games in flight are untouched:
+  - local: each pool worker wraps the pool's result sender so that a retiring worker's result carries
+    its pid as ``exit_pid``, the pool's own "this worker leaves" signal (the ``max_tasks_per_child``
+    path of ``concurrent.futures``), then exits; the pool's manager thread reaps it and starts a
+    replacement, which takes over the progress slot it freed (``_Pool`` stops replacing once the
+    pool is shut down);
+  - Ray: the remote function has a (huge) ``max_calls``, and a retiring worker sets its own count
+    one short of it, so Ray ends that worker process after storing the task's result, as it does at
+    ``max_calls``; where Ray keeps no such count the worker exits at the start of its next task
+    instead (that task fails as a crash and its games are replayed).
+  ``RunSummary.retired`` counts the replaced workers.
 * ``InfrastructureError`` from an agent (an LLM endpoint down) is not the agent's fault: the game
   is retried after ``backoff``, ``2*backoff``, ... seconds, ``retries`` times; then it is recorded
   ``aborted`` (unrated).  A worker process that dies while playing makes its games suspects:
@@ -53,9 +75,11 @@ import heapq
 import os
 import queue as queue_mod
 import signal
+import sys
 import time
 import traceback
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -111,20 +135,67 @@ class GameTask:
 
 _GAMES: dict[str, Any] = {}
 _AGENTS: dict[str, Any] = {}
+_WARM: set[tuple[str, str]] = set()  # (agent cache key, game) pairs whose agent has warmed up for that game
+_RETIRING = False           # a move was interrupted in this process: it plays no more games
 _BOARD: Any = None          # local: a shared double array; ray: an actor handle
 _SLOT: int = -1
 _FIELDS = 5                 # per worker slot: pid, serial, ply, seat, wall time the move started
 SETUP, UNTIMED = -1, -2     # "plies" reported while building agents / while playing without a move limit
+# (during SETUP the seat field is -1 while building, the seat's index while that seat warms up)
 
 
-def _init_local_worker(board: Any, counter: Any) -> None:
-    """ProcessPoolExecutor initializer: claim a progress slot; die with the parent."""
+def _init_local_worker(board: Any, lock: Any) -> None:
+    """ProcessPoolExecutor initializer: claim a free progress slot (a replacement worker takes the one
+    its retired predecessor freed); die with the parent; retire after a result when asked to."""
     global _BOARD, _SLOT
     _BOARD = board
-    with counter.get_lock():
-        _SLOT = counter.value
-        counter.value += 1
+    with lock:
+        for k in range(len(board) // _FIELDS):
+            if board[k * _FIELDS] <= 0:
+                _SLOT = k
+                board[k * _FIELDS + 1] = -1.0
+                board[k * _FIELDS] = os.getpid()
+                break
     _die_with_parent()
+    _exit_after_result_when_retiring()
+
+
+def _exit_after_result_when_retiring() -> None:
+    """Make this pool worker end itself once it has sent the result of a task that set ``_RETIRING``.
+
+    The pool's worker loop sends each result through ``concurrent.futures.process._sendback_result``;
+    a result carrying ``exit_pid`` is the pool's own signal that the worker is leaving (the path of
+    ``max_tasks_per_child``): the pool's manager thread then reaps the process and starts a fresh one,
+    and the other workers and their games are untouched.  This wraps that function in this worker
+    process only, so that a retiring worker's result carries its pid and the worker exits right after
+    sending it (the loop would otherwise read the next task)."""
+    import inspect
+    from concurrent.futures import process as cf
+
+    send = getattr(cf, "_sendback_result", None)
+    if send is None or "exit_pid" not in inspect.signature(send).parameters:
+        return  # another pool implementation: a retiring worker goes on playing (the old behaviour)
+
+    def sendback(result_queue, work_id, result=None, exception=None, exit_pid=None):  # noqa: ANN001
+        if not _RETIRING:
+            return send(result_queue, work_id, result=result, exception=exception, exit_pid=exit_pid)
+        _leave()
+        send(result_queue, work_id, result=result, exception=exception, exit_pid=os.getpid())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    cf._sendback_result = sendback
+
+
+def _leave() -> None:
+    """A retiring worker's last acts: close its agents and free its progress slot for its successor."""
+    for key in list(_AGENTS):
+        _evict(key)
+    board, base = _BOARD, _SLOT * _FIELDS
+    if board is not None and not hasattr(board, "report") and 0 <= base < len(board):
+        board[base + 1] = -1.0
+        board[base] = -1.0
 
 
 def _die_with_parent() -> None:
@@ -135,18 +206,20 @@ def _die_with_parent() -> None:
         pass
 
 
-def _report(serial: int, ply: int, seat: int) -> None:
+def _report(serial: int, ply: int, seat: int, started: float | None = None) -> None:
     board = _BOARD
     if board is None:
         return
+    if started is None:
+        started = time.time()
     if hasattr(board, "report"):  # a Ray actor handle
-        board.report.remote(serial, ply, seat, time.time(), os.getpid())
+        board.report.remote(serial, ply, seat, started, os.getpid())
         return
     base = _SLOT * _FIELDS
     if 0 <= base < len(board):
         board[base + 3] = seat
         board[base + 2] = ply
-        board[base + 4] = time.time()
+        board[base + 4] = started
         board[base + 1] = serial
         board[base] = os.getpid()
 
@@ -177,6 +250,8 @@ def _get_agent(spec: Any, hints: dict, taken: set[str], key: str = ""):
 
 
 def _evict(key: str) -> None:
+    for pair in [p for p in _WARM if p[0] == key]:
+        _WARM.discard(pair)
     agent = _AGENTS.pop(key, None)
     if agent is not None:
         try:
@@ -188,23 +263,31 @@ def _evict(key: str) -> None:
 # What a worker hands back per game: plain tuples, cheap to pickle, and ready for Record.write_games
 # (the game row in GAME_COLUMNS order with its JSON columns encoded, the moves with the game id), so
 # the parent never touches a move:
-#   (DONE, row, moves, seconds, returns) | (INFRA, message, seconds) | (FAILED, message, seconds)
-DONE, INFRA, FAILED = "done", "infra", "error"
+#   (DONE, row, moves, seconds, returns, retiring) | (INFRA, message, seconds) | (FAILED, message, seconds)
+#   | (SKIPPED, message, seconds): not played, the worker retired first (the parent submits it again)
+DONE, INFRA, FAILED, SKIPPED = "done", "infra", "error", "skipped"
 
 
 def run_game_task(task: GameTask) -> tuple:
-    """Play one scheduled game in this process; returns ``(DONE, row, moves, returns)`` (``row`` a
-    ``Record.write_games`` tuple, ``moves`` its move tuples), or ``(INFRA, message)`` when an
-    infrastructure error stopped it (the parent retries)."""
+    """Play one scheduled game in this process; returns ``(DONE, row, moves, returns, retiring)``
+    (``row`` a ``Record.write_games`` tuple, ``moves`` its move tuples, ``retiring`` true when a move
+    was interrupted and this process must play no more games), or ``(INFRA, message)`` when an
+    infrastructure error stopped it (the parent retries).  Before a seat's first move in this
+    process on this game its agent warms up (``Agent.warm_up``), reported as SETUP."""
+    global _RETIRING
     from plyground import games
     from plyground.arena.match import ERROR, play_game
 
     hints = dict(task.hints)
     t0 = time.time()
-    _report(task.serial, SETUP, -1)
+    _report(task.serial, SETUP, -1, t0)
     game = _GAMES.get(task.game)
     if game is None:
-        game = _GAMES[task.game] = games.make(task.game)
+        game = games.make(task.game)
+        warm_rules = getattr(game, "warm_up", None)  # the rules kernels every agent's moves call
+        if warm_rules is not None:
+            warm_rules()
+        _GAMES[task.game] = game
     taken: set[str] = set()
     keys, seats = [], []
     for i, seat in enumerate(task.seats):
@@ -215,9 +298,23 @@ def run_game_task(task: GameTask) -> tuple:
         except Exception as e:  # noqa: BLE001 - an agent that cannot be built forfeits
             returns = [1.0, -1.0] if i == 1 else [-1.0, 1.0]
             detail = f"seat {i} ({seat.name}) could not be built: {type(e).__name__}: {e}"
-            return (DONE, _row(task, returns, ERROR, detail, 0, t0, time.time()), [], returns)
+            return (DONE, _row(task, returns, ERROR, detail, 0, t0, time.time()), [], returns, False)
         keys.append(key)
         seats.append(agent)
+    for i, (key, agent) in enumerate(zip(keys, seats)):
+        if (key, task.game) in _WARM:
+            continue
+        _report(task.serial, SETUP, i, t0)  # still SETUP (the setup timeout applies), warming seat i
+        try:
+            agent.warm_up(game)
+        except InfrastructureError as e:
+            return (INFRA, f"warming up seat {i} ({task.seats[i].name}): {e}")
+        except Exception as e:  # noqa: BLE001 - an agent that cannot warm up forfeits, as one that cannot be built
+            _evict(key)
+            returns = [1.0, -1.0] if i == 1 else [-1.0, 1.0]
+            detail = f"seat {i} ({task.seats[i].name}) could not warm up: {type(e).__name__}: {e}"
+            return (DONE, _row(task, returns, ERROR, detail, 0, t0, time.time()), [], returns, False)
+        _WARM.add((key, task.game))
     on_move = None
     if task.move_time is not None:
         def on_move(ply: int, seat: int) -> None:
@@ -233,21 +330,27 @@ def run_game_task(task: GameTask) -> tuple:
         _report(-1, 0, 0)
     for s in res.broken_seats:
         _evict(keys[s])
+    if res.broken_seats:  # an interrupted move may leave anything half-done (a lock, numba, a C library)
+        _RETIRING = True
     # compact rows with the decisions already JSON: the encoding happens in the (parallel) workers
     gid, enc = task.id, dumps_json
     moves = [(gid, m.ply, m.player, m.action, m.text, m.think_time, enc(m.decision)) for m in res.moves]
     returns = [float(r) for r in res.returns]
     row = _row(task, returns, res.termination, res.detail, res.plies, res.started, res.ended)
-    return (DONE, row, moves, returns)
+    return (DONE, row, moves, returns, _RETIRING)
 
 
 def run_game_tasks(tasks: list[GameTask]) -> list[tuple]:
     """Play several games in a row (one message each way for very fast games); each result is
     ``run_game_task``'s tuple plus the seconds it took, and an internal error in one game becomes
-    ``(FAILED, message, seconds)`` for that game only."""
+    ``(FAILED, message, seconds)`` for that game only.  Once this process is retiring, the games
+    left are handed back unplayed, ``(SKIPPED, message, 0.0)``."""
     out = []
     clock = time.perf_counter
     for task in tasks:
+        if _RETIRING:
+            out.append((SKIPPED, "not played: a move was interrupted in this worker, which retired", 0.0))
+            continue
         t = clock()
         try:
             res = run_game_task(task)
@@ -283,6 +386,24 @@ class _Crashed(Exception):
     """A worker died under a game (not an agent fault the game could record)."""
 
 
+class _Pool(ProcessPoolExecutor):
+    """The process pool.  Its manager thread replaces a worker that left after a result (a retiring
+    worker, see ``_exit_after_result_when_retiring``) through ``_adjust_process_count``; once
+    ``closing()`` has been called it replaces none: a replacement started while the workers are being
+    killed would outlive them, and ``shutdown(wait=False)`` empties the process table under the
+    manager thread."""
+
+    _closing = False
+
+    def closing(self) -> None:
+        with self._shutdown_lock:  # the lock the manager thread holds while it replaces a worker
+            self._closing = True
+
+    def _adjust_process_count(self) -> None:
+        if not self._closing:
+            super()._adjust_process_count()
+
+
 class LocalBackend:
     """A spawn-context ProcessPoolExecutor plus a shared-memory board of moves in progress."""
 
@@ -294,13 +415,12 @@ class LocalBackend:
 
     def _start(self) -> None:
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
         ctx = mp.get_context("spawn")
         self._finished: queue_mod.SimpleQueue = queue_mod.SimpleQueue()
         self.board = ctx.Array("d", [-1.0] * (self.workers * _FIELDS), lock=False)
-        counter = ctx.Value("i", 0)
-        self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_local_worker,
-                                        initargs=(self.board, counter))
+        slots = ctx.Lock()  # guards the claiming of progress slots
+        self.pool = _Pool(self.workers, mp_context=ctx, initializer=_init_local_worker,
+                          initargs=(self.board, slots))
 
     def submit(self, tasks: list[GameTask]):
         fut = self.pool.submit(run_game_tasks, tasks)
@@ -365,6 +485,7 @@ class LocalBackend:
         end-of-file, counts the pool as broken and exits."""
         from multiprocessing.connection import wait as wait_ready
         pool = self.pool
+        pool.closing()  # no retired worker is replaced from here on
         procs = list((getattr(pool, "_processes", None) or {}).values())
         for p in procs:
             try:
@@ -400,7 +521,7 @@ class RayBackend:
             else:
                 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
             self.started_ray = True
-        self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_run_game_tasks)
+        self._remote = ray.remote(num_cpus=1, max_retries=0, max_calls=_RAY_MAX_CALLS)(_ray_run_game_tasks)
         self.board = ray.remote(num_cpus=0)(_RayBoard).remote()
 
     def submit(self, tasks: list[GameTask]):
@@ -437,12 +558,42 @@ class RayBackend:
             self.ray.shutdown()
 
 
+_RAY_MAX_CALLS = 1 << 30   # tasks a Ray worker may run (in effect unlimited; set so that one can retire)
+_RAY_EXIT_NOW = False       # a retiring Ray worker that could not arrange a clean exit leaves at its next task
+
+
 def _ray_run_game_tasks(tasks: list[GameTask], board: Any) -> list[dict]:
-    global _BOARD
+    global _BOARD, _RAY_EXIT_NOW
+    if _RAY_EXIT_NOW:  # the task fails as a worker crash: the parent replays its games (none is lost)
+        os._exit(1)
     if _BOARD is None:
         _die_with_parent()
     _BOARD = board
-    return run_game_tasks(tasks)
+    out = run_game_tasks(tasks)
+    if _RETIRING:
+        _leave()
+        _RAY_EXIT_NOW = not _ray_exit_after_this_task()
+    return out
+
+
+def _ray_exit_after_this_task() -> bool:
+    """Have Ray end this worker process once the running task's result is stored, as it does when a
+    worker reaches a remote function's ``max_calls``: Ray counts each function's executions per worker
+    after the task returns, so a count one short of the limit ends the worker after this task, with
+    its result delivered.  Ray keeps that count in its worker's function manager (not a public API):
+    False if this Ray has none, and the worker then leaves at its next task instead."""
+    try:
+        import ray
+        manager = ray._private.worker.global_worker.function_actor_manager
+        counts = manager._num_task_executions
+        found = False
+        for fid, info in list(manager._function_execution_info.items()):
+            if getattr(info, "max_calls", None) == _RAY_MAX_CALLS:
+                counts[fid] = _RAY_MAX_CALLS - 1
+                found = True
+        return found
+    except Exception:  # noqa: BLE001 - any other layout: fall back to leaving at the next task
+        return False
 
 
 class _RayBoard:
@@ -481,6 +632,7 @@ class RunStatus:
     leader: str = ""
     last: dict | None = None
     pending: int = 0        # finished games waiting for the next commit (not yet in ``done``)
+    warming: int = 0        # workers warming up an agent (compiling kernels, loading models) right now
 
 
 @dataclass
@@ -496,6 +648,7 @@ class RunSummary:
     retries: int = 0
     crashes: int = 0
     killed: int = 0
+    retired: int = 0        # workers replaced by a fresh process after a move was interrupted in them
     stopped_early: bool = False
     max_batch: int = 1
     wall: float = 0.0
@@ -658,7 +811,16 @@ class _Runner:
         self.last_status = now
         last = None if self.last_row is None else _row_dict(self.last_row)
         self.progress(RunStatus(total=self.summary.total, done=self.done, running=running,
-                                leader=self.leader(), last=last, pending=len(self.pending)))
+                                leader=self.leader(), last=last, pending=len(self.pending),
+                                warming=self._warming() if running else 0))
+
+    def _warming(self) -> int:
+        """Workers whose report says SETUP with a seat: warming that seat's agent up."""
+        try:
+            progress = self.backend.moves_in_progress()
+        except Exception:  # noqa: BLE001 - a progress display never stops the run
+            return 0
+        return sum(1 for ply, seat, _, _ in progress.values() if ply == SETUP and seat >= 0)
 
     def _record(self, task: GameTask, row: tuple, moves: list, returns: list[float] | None = None) -> None:
         """Queue a finished game for the next commit (with ``should_stop``: commit it at once)."""
@@ -769,6 +931,7 @@ class _Runner:
                 timeout = min(timeout, max(0.0, self.pending_since + self.commit_seconds - now))
             done = self.backend.wait(list(inflight), timeout=timeout)
             broken = False
+            skipped: list[GameTask] = []
             for h in done:
                 batch, _ = inflight.pop(h)
                 try:
@@ -789,11 +952,16 @@ class _Runner:
                     continue
                 for task, out in zip(batch, outs):
                     status = out[0]
+                    if status == SKIPPED:  # its worker retired before playing it: submitted again
+                        skipped.append(task)
+                        continue
                     if status == DONE:
                         g, m = out[3], self.game_s
                         # a moving average that falls fast (a worker's first game includes its start-up)
                         self.game_s = g if m is None else (0.5 * (m + g) if g < m else 0.8 * m + 0.2 * g)
                         row, moves, returns = out[1], out[2], out[4]
+                        if len(out) > 5 and out[5]:  # the worker that played it is being replaced
+                            self.summary.retired += 1
                     elif status == INFRA:
                         n = attempts[task.id] = attempts.get(task.id, 0) + 1
                         if n <= cfg.retries:
@@ -813,6 +981,7 @@ class _Runner:
                     if not stopping and self.should_stop is not None and self.should_stop(self.rec):
                         stopping = True
                         self.summary.stopped_early = True
+            queue.extendleft(reversed(skipped))
             if not broken:
                 broken = self._check_deadlines(inflight)
             if broken:  # a local pool is unusable once one of its workers died: replay the rest

@@ -64,7 +64,9 @@ def run_arena_run(args: argparse.Namespace) -> int:
         task = bar.add_task("games", total=total_games(cfg), running=0, leader="-")
 
         def progress(status) -> None:
-            bar.update(task, completed=status.done, total=status.total, running=status.running,
+            n = status.warming  # workers compiling or loading before their first clocked move
+            what = f"warming up {n} worker{'s' if n != 1 else ''} (compiling kernels, loading models)" if n else "games"
+            bar.update(task, description=what, completed=status.done, total=status.total, running=status.running,
                        leader=status.leader or "-")
 
         summary = run_tournament(cfg, db, workers=workers, backend=args.backend, progress=progress)
