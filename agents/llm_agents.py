@@ -27,7 +27,7 @@ from typing import Any, Mapping
 from plyground.agents.base import Agent, merged_seed
 from plyground.agents.decision import Decision
 from plyground.agents.params import AgentSpecError, Param
-from plyground.games.errors import PlygroundError
+from plyground.games.errors import PlygroundError, UnsupportedGameError
 
 # backend options an agent passes through (agent parameter -> make_backend option)
 BACKEND_PARAMS: dict[str, Param] = {
@@ -134,6 +134,38 @@ class LLMAgentBase(Agent):
         self._run_seed = merged_seed(self._seed, seed)
         self.rng = random.Random(self._run_seed)
 
+    # ------------------------------------------------------------------ games
+    def check_game(self, game) -> None:
+        """Refuse simultaneous-move games (cheap: reads the game's traits, loads no model)."""
+        super().check_game(game)
+        t = _traits(game)
+        if t.simultaneous:
+            raise UnsupportedGameError(f"{self.name} plays games whose moves come in turns; {t.name} is a "
+                                       "simultaneous-move game")
+
+    def _refuse_for_search(self, game, engine: str) -> None:
+        """What llm-minimax and llm-mcts cannot play: their engines search full states with the LLM
+        as hooks (hidden information would be read), for two players, valuing win/draw/loss."""
+        t = _traits(game)
+        if not t.perfect_information:
+            raise UnsupportedGameError(
+                f"{self.name} runs {engine} over full states with the LLM as its hooks; {t.name} has hidden "
+                "information (cards, dice or moves a player does not see), which that search would read: "
+                "use llm, which prompts only from what the player sees")
+        if t.num_players != 2:
+            raise UnsupportedGameError(f"{self.name} is a two-player search; {t.name} has {t.num_players} players")
+        if not t.win_draw_loss:
+            raise UnsupportedGameError(
+                f"{self.name} values positions as win, draw or loss for the player to move (zero- or "
+                f"constant-sum utilities); {t.name} is {t.utility.replace('_', '-')}")
+
+    def warm_up(self, game) -> None:
+        """Make the backend and load its model (llama.cpp: the bundled model by default), then
+        evaluate the prompt of the game's first position into its key/value cache: the rules and the
+        answer format that start every prompt of this game are decoded before the clock runs."""
+        super().warm_up(game)
+        self.backend.warm_up(_first_prompt(game, self._templates, self.params["history"]))
+
     def close(self) -> None:
         if self._backend is not None:
             self._backend.close()
@@ -143,6 +175,28 @@ class LLMAgentBase(Agent):
         summary = self.log.summary()
         return Decision(action=int(action), think_time=time.perf_counter() - t0, llm=summary,
                         fallback=kw.pop("fallback", None) or self.log.fallback_text(), **kw)
+
+
+def _traits(game):
+    from plyground.games.traits import traits
+    return traits(game)
+
+
+def _first_prompt(game, templates, history_plies: int):
+    """The move prompt of ``game``'s first position where a player moves (chance: the first listed
+    outcome), as that player sees it; None if there is none (a game that ends at once)."""
+    from plyground.agents.llm.prompts import move_prompt
+    try:
+        s = game.new_initial_state(referee=False)     # PettingZoo: no live env
+    except TypeError:
+        s = game.new_initial_state()
+    for _ in range(10_000):
+        if s.is_terminal() or not s.is_chance_node():
+            break
+        s.apply_action(s.chance_outcomes()[0][0])
+    if s.is_terminal() or s.is_chance_node():
+        return None
+    return move_prompt(s, templates, history_plies=history_plies)
 
 
 # ============================================================================ llm
@@ -158,6 +212,17 @@ class LLMAgent(LLMAgentBase):
         "seed": Param(int, None, "random seed (sampling and the random fallback)"),
         **PROMPT_PARAMS, **BACKEND_PARAMS,
     }
+
+    def check_game(self, game) -> None:
+        """The LLM alone plays any turn-based game; in a hidden-information game it is handed the
+        player's view and prompts from it, so the game must describe what a player sees."""
+        super().check_game(game)
+        gt = getattr(game, "game_type", None)
+        t = _traits(game)
+        if not t.perfect_information and (gt is None or not (gt.provides_observation_string
+                                                             or gt.provides_information_state_string)):
+            raise UnsupportedGameError(f"llm prompts from what the player sees; {t.name} has hidden information "
+                                       "and describes no player's observation or information state")
 
     def act(self, state, clock: float | None = None) -> Decision:
         from plyground.agents.llm.backend import LLMError
@@ -263,6 +328,10 @@ class LLMMinimaxAgent(LLMAgentBase):
         self.roles = _parse_roles(self.name, self.params["roles"])
         self._hooks = None
 
+    def check_game(self, game) -> None:
+        super().check_game(game)
+        self._refuse_for_search(game, "alpha-beta")
+
     def _make_hooks(self, state):
         from plyground.agents.llm.roles import (
             LLMActionProposer, LLMOpponentModel, LLMValueEstimator, MoveScorer)
@@ -334,6 +403,10 @@ class LLMMCTSAgent(LLMAgentBase):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._engine = None
+
+    def check_game(self, game) -> None:
+        super().check_game(game)
+        self._refuse_for_search(game, "MCTS")
 
     def _make_engine(self):
         from plyground.agents.llm.roles import LLMActionProposer, LLMValueEstimator, MixedValue

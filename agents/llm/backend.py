@@ -85,5 +85,10 @@ class Backend:
         turn; the continuation is scored as the start of the assistant's reply)."""
         raise NotImplementedError
 
+    def warm_up(self, prompt: Prompt | None = None) -> None:
+        """Load what the first call would load (a local model) and, where the backend keeps a
+        key/value cache between calls, evaluate ``prompt`` into it, so a call that starts the same
+        way pays only for the rest.  The default does nothing (a server loads its own model)."""
+
     def close(self) -> None:
         """Release the model or the connection."""

@@ -113,6 +113,10 @@ class TransformersBackend(InProcessBackend):
             self._m = _shared(self.path, self.dtype, self.device)
         return self._m
 
+    def warm_up(self, prompt=None) -> None:
+        """Load the model (this backend keeps no key/value cache between calls)."""
+        _ = self.shared
+
     def cache_identity(self) -> str:
         return f"{self.model}:{self.dtype}"
 

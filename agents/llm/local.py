@@ -235,6 +235,20 @@ class LocalBackend(InProcessBackend):
             self._m = shared_model(self.path, self.n_ctx, self.n_threads, self.n_batch)
         return self._m
 
+    def warm_up(self, prompt: str | list[dict[str, str]] | None = None) -> None:
+        """Load the model and, given a prompt (text or chat messages), evaluate it into the KV
+        cache: the next call sharing its start (the rules in the system message) decodes only the rest."""
+        m = self.shared
+        if not prompt:
+            return
+        text = prompt if isinstance(prompt, str) else m.render(prompt)
+        with m.lock:
+            tokens = m.tokenize(text)
+            if len(tokens) > m.n_ctx:
+                tokens = tokens[: m.n_ctx]
+            if tokens:
+                m.decode(tokens, logits_from=len(tokens) - 1)
+
     def reset_kv(self) -> None:
         """Forget the model's KV cache (the next call evaluates its prompt in full)."""
         m = self.shared

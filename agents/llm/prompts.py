@@ -36,7 +36,7 @@ __all__ = [
     "FIELDS", "RETRY_FIELDS", "TEMPLATE_NAMES", "PromptTemplates", "PromptTemplateError",
     "load_templates", "templates_from", "prompt_fields", "move_prompt", "move_continuations",
     "value_prompt", "value_continuations", "retry_message", "game_rules", "board_text",
-    "player_name", "move_text", "state_key",
+    "player_name", "move_text", "state_key", "as_view", "recent_moves",
 ]
 
 # placeholder -> what it holds (the documentation users see in errors)
@@ -50,7 +50,7 @@ FIELDS: dict[str, str] = {
     "num_legal": "how many legal moves there are",
     "history": "the recent moves in the game's notation, oldest first ('no moves yet' at the start)",
     "last_move": "the last move in the game's notation ('none' at the start)",
-    "move_number": "plies played so far",
+    "move_number": "plies played so far (hidden-information games: the moves the player saw)",
     "outcomes": "the outcome words, e.g. 'win, draw or loss'",
 }
 RETRY_FIELDS: dict[str, str] = {
@@ -271,13 +271,37 @@ def _imperfect(state) -> bool:
     return gt.information != pyspiel.GameType.Information.PERFECT_INFORMATION
 
 
+def as_view(state):
+    """What a prompt may show of ``state``: in a hidden-information game, the view of the player
+    to move (``games.information.PlayerView``; a full state, e.g. one a search sampled, is turned
+    into that player's view); otherwise the state itself.  Prompts are built only from this, so a
+    prompt never holds what the player to move cannot see."""
+    if getattr(state, "is_view", False) or not _imperfect(state):
+        return state
+    if getattr(state, "pyspiel_state", None) is None or state.is_chance_node():
+        return state
+    p = int(state.current_player())
+    if p < 0:   # a finished game: nothing is asked of it
+        return state
+    from plyground.games.information import player_view
+    return player_view(state, p)
+
+
+def _views(state) -> bool:
+    return bool(getattr(state, "is_view", False))
+
+
 def board_text(state) -> str:
-    """The board as text: the state's ``__str__`` (trailing blank lines dropped); in an
-    imperfect-information OpenSpiel game, what the player to move observes."""
+    """The board as text: the state's ``__str__`` (trailing blank lines dropped); in a
+    hidden-information game, what the player to move observes (its view's ``__str__``: the
+    observation string, else its information-state string)."""
+    state = as_view(state)
+    if _views(state):
+        return str(state).rstrip()
     if hasattr(state, "observation_string") and not state.is_terminal() and _imperfect(state):
-        try:
+        try:  # a finished hidden-information game: player 0's observation, never the full state
             return state.observation_string(_to_move(state)).rstrip()
-        except Exception:  # noqa: BLE001 - no observation string: the full state after all
+        except Exception:  # noqa: BLE001
             pass
     return str(state).rstrip()
 
@@ -289,7 +313,11 @@ def move_text(state, action: int) -> str:
 
 def _to_move(state) -> int:
     p = int(state.current_player())
-    return p if p >= 0 else len(state.history()) % 2
+    if p >= 0:
+        return p
+    if _views(state):
+        return state.player
+    return len(state.history()) % 2
 
 
 def _initial_like(state):
@@ -301,9 +329,21 @@ def _initial_like(state):
         return game.new_initial_state()
 
 
+def _seen_moves(view) -> list[str]:
+    """The players' moves the viewer saw, each labelled with who made it (``player 0: Bet``).  Chance
+    outcomes are left out: what they showed the viewer (its cards, the public cards) is on the board."""
+    return [f"{player_name(view, p)}: {text}" for p, _a, text in view.observed_moves() if p >= 0]
+
+
 def recent_moves(state, plies: int) -> list[str]:
     """The last ``plies`` moves in the game's notation, oldest first (replayed from the start so
-    position-dependent notations such as chess SAN come out right)."""
+    position-dependent notations such as chess SAN come out right).  In a hidden-information game,
+    only the players' moves the player to move saw (``PlayerView.observed_moves``), each labelled
+    with who made it: no deal (the board shows the player's own cards), no unseen opponent move,
+    and not how many there were."""
+    state = as_view(state)
+    if _views(state):
+        return _seen_moves(state)[-plies:] if plies > 0 else []
     hist = [int(a) for a in state.history()]
     if plies <= 0 or not hist:
         return []
@@ -325,13 +365,19 @@ def recent_moves(state, plies: int) -> list[str]:
 
 
 def state_key(state) -> tuple:
-    """A key for ``state`` within its game (memo tables): the game name and the history."""
+    """A key for ``state`` within its game (memo tables): the game name and the history; in a
+    hidden-information game, the player to move and its ``information_key()`` instead (equal
+    exactly when that player's information is)."""
+    view = as_view(state)
+    if _views(view):
+        return (game_name(view), "view", view.player, view.information_key())
     return (game_name(state), tuple(int(a) for a in state.history()))
 
 
 def prompt_fields(state, *, history_plies: int = 2, templates: PromptTemplates | None = None) -> dict[str, str]:
     """Every placeholder's value for ``state`` (all strings)."""
     t = templates or DEFAULT_TEMPLATES
+    state = as_view(state)
     me = _to_move(state)
     legal = [] if state.is_terminal() else list(state.legal_actions())
     names = [move_text(state, a) for a in legal[:MAX_LISTED_MOVES]]
@@ -341,6 +387,7 @@ def prompt_fields(state, *, history_plies: int = 2, templates: PromptTemplates |
     hist = recent_moves(state, history_plies)
     n_players = _game(state).num_players() if hasattr(_game(state), "num_players") else 2
     opp = (me + 1) % max(2, n_players)
+    seen = len(state.observed_moves()) if _views(state) else len(state.history())
     return {
         "game": display_name(state),
         "rules": game_rules(state),
@@ -349,9 +396,9 @@ def prompt_fields(state, *, history_plies: int = 2, templates: PromptTemplates |
         "opponent": player_name(state, opp),
         "legal_moves": listed or "none",
         "num_legal": str(len(legal)),
-        "history": " ".join(hist) if hist else "no moves yet",
+        "history": ("; " if _views(state) else " ").join(hist) if hist else "no moves yet",
         "last_move": hist[-1] if hist else "none",
-        "move_number": str(len(state.history())),
+        "move_number": str(seen),
         "outcomes": f"{t.outcomes[0]}, {t.outcomes[1]} or {t.outcomes[2]}",
     }
 
