@@ -7,7 +7,41 @@ import time
 from plyground.agents.base import Agent, merged_seed
 from plyground.agents.decision import Decision
 from plyground.agents.params import AgentSpecError, Param
-from plyground.games.errors import PlygroundError
+from plyground.games.errors import PlygroundError, UnsupportedGameError
+
+
+def _traits(game):
+    from plyground.games.traits import traits
+    return traits(game)
+
+
+def _hidden(t) -> str:
+    """What a hidden-information game hides, in words, for a refusal."""
+    return ("cards or chance outcomes some players do not see" if t.chance
+            else "moves or pieces some players do not see")
+
+
+def _refuse_simultaneous(agent: str, t) -> None:
+    if t.simultaneous:
+        raise UnsupportedGameError(f"{agent} plays games whose moves come in turns; {t.name} is a "
+                                   "simultaneous-move game")
+
+
+def _pyspiel_game(game):
+    """The pyspiel game behind ``game`` (OpenSpiel adapter, PettingZoo twin, native twin), or None."""
+    ps = getattr(game, "pyspiel_game", None)
+    if ps is not None:
+        return ps
+    twin = getattr(game, "twin_game", None)
+    if twin is not None:
+        return _pyspiel_game(twin)
+    if hasattr(game, "get_type"):
+        return game
+    name = getattr(getattr(game, "spec", None), "openspiel_name", None)
+    if name:
+        import pyspiel
+        return pyspiel.load_game(name)
+    return None
 
 
 def _budget(own: float | None, clock: float | None) -> float | None:
@@ -28,7 +62,24 @@ class MinimaxAgent(Agent):
     }
 
     def check_game(self, game) -> None:
+        """Alpha-beta plays two-player zero-/constant-sum games of perfect information, with chance
+        nodes as expectation nodes.  It refuses hidden information (it would read the hidden cards),
+        other player counts and general-sum or identical-interest utilities (its opponent minimises
+        the player's own return, which those games do not promise)."""
         super().check_game(game)
+        t = _traits(game)
+        _refuse_simultaneous(self.name, t)
+        if not t.perfect_information:
+            raise UnsupportedGameError(f"minimax searches full states; {t.name} has hidden information "
+                                       f"({_hidden(t)}): use mcts, which searches information sets")
+        if t.num_players != 2:
+            raise UnsupportedGameError(f"minimax is a two-player search; {t.name} has {t.num_players} players: "
+                                       "use mcts, which backs up each player's own value")
+        if not t.win_draw_loss:
+            raise UnsupportedGameError(
+                f"minimax assumes the opponent minimises the player's return (zero- or constant-sum "
+                f"utilities); {t.name} is {t.utility.replace('_', '-')}: use mcts, which backs up each "
+                "player's own value")
 
     def warm_up(self, game) -> None:
         """Load (or compile) the alpha-beta engine's numba code for ``game``: the depth-limited
@@ -83,7 +134,20 @@ class MCTSAgent(Agent):
         self._engine = None
 
     def check_game(self, game) -> None:
+        """MCTS plays every turn-based game: perfect-information two-player zero-sum games in the
+        numba or generic engine, anything else (chance, hidden information, any number of players,
+        general-sum or identical-interest utilities) in the information-set engine, which needs the
+        players' views of a hidden-information game to be samplable."""
         super().check_game(game)
+        t = _traits(game)
+        _refuse_simultaneous(self.name, t)
+        if not t.perfect_information:
+            from plyground.games.information import samplable
+            why = samplable(game)
+            if why is not None:
+                raise UnsupportedGameError(
+                    f"mcts searches a hidden-information game by sampling the states a player's view allows; "
+                    f"{t.name} has hidden information ({_hidden(t)}) and its views cannot be sampled: {why}")
 
     def warm_up(self, game) -> None:
         """Load (or compile) the MCTS engine's numba code for ``game`` (a few tiny searches)."""
@@ -145,7 +209,24 @@ class OpenSpielMCTSAgent(Agent):
         self._bots = {}
 
     def check_game(self, game) -> None:
+        """OpenSpiel's MCTSBot searches full states (chance, any number of players, general-sum
+        utilities are fine): it refuses hidden information, rewards paid before the end (the bot
+        requires terminal rewards) and games without an OpenSpiel equivalent."""
         super().check_game(game)
+        t = _traits(game)
+        _refuse_simultaneous(self.name, t)
+        if not t.perfect_information:
+            raise UnsupportedGameError(f"openspiel-mcts runs OpenSpiel's MCTSBot over full states; {t.name} has "
+                                       f"hidden information ({_hidden(t)}): use mcts, which searches "
+                                       "information sets")
+        ps = _pyspiel_game(game)
+        if ps is None:
+            raise UnsupportedGameError(f"openspiel-mcts plays OpenSpiel games and their twins; {t.name} has no "
+                                       "OpenSpiel equivalent")
+        import pyspiel
+        if ps.get_type().reward_model != pyspiel.GameType.RewardModel.TERMINAL:
+            raise UnsupportedGameError(f"openspiel-mcts: OpenSpiel's MCTSBot needs a game that pays only at the "
+                                       f"end; {t.name} pays rewards along the way: use mcts")
 
     def warm_up(self, game) -> None:
         """Import OpenSpiel, load ``game``'s OpenSpiel equivalent and run a two-simulation search with

@@ -320,7 +320,14 @@ class OpenSpielState:
         return c
 
     def clone(self) -> "OpenSpielState":
-        return OpenSpielState(self.game, self.pyspiel_state.clone())
+        c = OpenSpielState(self.game, self.pyspiel_state.clone())
+        # the same position has the same legal actions: share the cached list and set (both are
+        # replaced, never changed in place), so a search cloning a node with thousands of chance
+        # outcomes (yacht: 7,776) once per outcome does not rebuild the set each time
+        if self._legal is not None and self._legal_set is None:
+            self._legal_set = frozenset(self._legal)
+        c._legal, c._legal_set = self._legal, self._legal_set
+        return c
 
     def returns(self) -> list[float]:
         return [float(r) for r in self.pyspiel_state.returns()]

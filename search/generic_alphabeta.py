@@ -46,6 +46,7 @@ _INF = math.inf
 _CHANCE = -1         # OpenSpiel's PlayerId.CHANCE
 _EXACT, _LOWER, _UPPER = 0, 1, 2
 _UNLIMITED = 1 << 30
+_LEAF_CHUNK = 256    # leaves per ValueEstimator call at one node (the clock is read between calls)
 
 
 class _Abort(Exception):
@@ -209,6 +210,11 @@ class GenericAlphaBeta:
         if self.deadline is not None and (self.ticks & 7) == 0 and time.perf_counter() > self.deadline:
             raise _Abort
 
+    def _check_clock(self) -> None:
+        """The time budget inside one wide node (a chance node can have thousands of outcomes)."""
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise _Abort
+
     # ------------------------------------------------------------------ hooks
     def _moves(self, state, player: int) -> list[tuple[int, float]]:
         """The (action, weight) pairs to search at this node, in search order."""
@@ -251,15 +257,18 @@ class GenericAlphaBeta:
         self.leaf_evals += len(states)
         keys = [self.key(s) for s in states]
         missing = [i for i, k in enumerate(keys) if k not in self.value_cache]
-        if missing:
+        for lo in range(0, len(missing), _LEAF_CHUNK):   # the clock is read between chunks
+            if lo:
+                self._check_clock()
+            part = missing[lo:lo + _LEAF_CHUNK]
             if self.value is None:
-                vals = [0.0] * len(missing)
+                vals = [0.0] * len(part)
             else:
-                vals = check_values(self.value.evaluate([states[i] for i in missing]), len(missing),
+                vals = check_values(self.value.evaluate([states[i] for i in part]), len(part),
                                     type(self.value).__name__)
                 self.hook_calls["evaluate"] += 1
-                self.hook_calls["states_evaluated"] += len(missing)
-            for i, v in zip(missing, vals):
+                self.hook_calls["states_evaluated"] += len(part)
+            for i, v in zip(part, vals):
                 self.value_cache[keys[i]] = v
         out = []
         for s, k in zip(states, keys):
@@ -348,7 +357,9 @@ class GenericAlphaBeta:
         child_depth = depth if chance else depth - 1
         # children: finished games first (exact and free: the generic immediate-win check)
         children = []
-        for a, w in moves:
+        for i, (a, w) in enumerate(moves):
+            if (i & 63) == 63:
+                self._check_clock()
             c = state.clone()
             c.apply_action(a)
             children.append((a, w, c))

@@ -56,6 +56,10 @@ not errors (the agents set them by default), and the result says so in ``extra``
   determinizations drawn from the previous information (what was hidden then may be known now),
   and a view does not say which moves were made since.
 
+If a view's sampler finds no consistent state (``SamplingError``), the search stops with what it
+has (``extra["stop_reason"] == "sampling_failed"``, the error in ``extra["sampling_error"]``);
+with nothing searched it plays a uniformly random legal move and says so in ``extra["fallback"]``.
+
 Known limits of the method (Cowling et al. discuss them): statistics are shared across
 determinizations, so the search can fuse strategies that need to know the hidden part
 (strategy fusion), and the samplers assume a uniform opponent model (hidden cards are not made
@@ -70,6 +74,7 @@ import random
 import time
 
 from plyground.games.errors import PlygroundError
+from plyground.games.information import SamplingError
 from plyground.search.generic_mcts import UnsupportedStateError, check_proposal, check_values
 from plyground.search.hooks import CHANCE_PLAYER, RolloutValue, UniformProposer, game_of, sample_chance
 from plyground.search.result import SearchResult
@@ -184,6 +189,7 @@ class ISMCTS:
         done = batches = leaves_evaluated = maxd = 0
         reason = "sims"
         full = False
+        sampling_error = None
         while True:
             remaining = (sims - done) if sims is not None else 1 << 62
             if remaining <= 0:
@@ -200,7 +206,11 @@ class ISMCTS:
             pending: set[int] = set()
             n_exact = 0
             while len(leaves) + n_exact < want and not full:
-                det, det_game = determinize()
+                try:
+                    det, det_game = determinize()
+                except SamplingError as e:     # the view's sampler found no consistent state
+                    sampling_error = str(e)
+                    break
                 path, kind, full_now = self._descend(det, py_rng, c, puct, use_proposer, proposer, pname, tr.name,
                                                      cfg.max_nodes, det_game)
                 full = full or full_now
@@ -218,6 +228,8 @@ class ISMCTS:
                     self.wsum[i] -= vl
                 leaves.append((node, path, det, det_game))
             done += n_exact
+            if sampling_error is not None:
+                reason = "sampling_failed"
             if leaves:
                 vectors = self._evaluate(leaves, hook, vname, n_roll, py_rng, scale, tr.num_players)
                 for (node, path, _det, _g), vec in zip(leaves, vectors):
@@ -226,9 +238,18 @@ class ISMCTS:
                 batches += 1
                 leaves_evaluated += len(leaves)
                 done += len(leaves)
+            if sampling_error is not None:
+                break
 
-        return self._result(cfg, root_player, root_legal, t0, done, maxd, reason, batches, leaves_evaluated,
-                            is_view)
+        result = self._result(cfg, root_player, root_legal, t0, done, maxd, reason, batches, leaves_evaluated,
+                              is_view)
+        if sampling_error is not None:
+            result.extra["sampling_error"] = sampling_error
+            if done == 0:     # nothing searched: a move that uses no information at all, said so
+                result.best_action = root_legal[int(py_rng.random() * len(root_legal))]
+                result.pv = [result.best_action]
+                result.extra["fallback"] = "uniformly random legal move: no determinization could be sampled"
+        return result
 
     # ------------------------------------------------------------ one descent
     def _descend(self, det, rng, c, puct, use_proposer, proposer, pname, game_name, max_nodes, det_game):
