@@ -248,3 +248,25 @@ def test_chance_roots_and_finished_views_are_clear_errors():
     done = player_view(deal("openspiel:kuhn_poker", (0, 1), (0, 0)), 0)
     with pytest.raises(PlygroundError, match="terminal"):
         MCTS(sims=10).search(done)
+
+
+def test_a_view_that_cannot_be_sampled_stops_the_search_cleanly():
+    from plyground.games.information import SamplingError
+
+    class Unsamplable:
+        """A real view whose sampler always fails."""
+        is_view = True
+
+        def __init__(self, view):
+            self._view = view
+            self.game = view.game
+
+        def __getattr__(self, name):
+            return getattr(self._view, name)
+
+        def sample(self, rng):
+            raise SamplingError("no consistent state (a stand-in)")
+
+    r = MCTS(sims=50, seed=4).search(Unsamplable(kuhn_view()))
+    assert r.nodes == 0 and r.extra["stop_reason"] == "sampling_failed"
+    assert r.best_action in (0, 1) and "random" in r.extra["fallback"] and "stand-in" in r.extra["sampling_error"]
