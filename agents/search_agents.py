@@ -263,7 +263,8 @@ class OpenSpielMCTSAgent(Agent):
         best = to_own(root.best_child().action)
         elapsed = time.perf_counter() - t
         visits = {to_own(c.action): int(c.explore_count) for c in root.children}
-        values = {to_own(c.action): (c.total_reward / c.explore_count if c.explore_count else 0.0)
+        scale = _traits(game).scale     # the bot averages raw returns; the record holds values in [-1, 1]
+        values = {to_own(c.action): (scale(c.total_reward / c.explore_count) if c.explore_count else 0.0)
                   for c in root.children}
         stats = {"engine": "openspiel-mcts", "nodes": int(root.explore_count),
                  "visits": {str(k): v for k, v in visits.items()},
