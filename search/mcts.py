@@ -190,6 +190,7 @@ class MCTS:
         return (f"MCTS(sims={self.sims}, c={self.c}, variant={self.variant!r}, solver={self.solver}, "
                 f"batch_size={self.batch_size}, seed={self.seed})")
 
+
 def warm_up(game, *, batched: bool = False) -> None:
     """Load (or compile, on a cold numba cache) everything a native MCTS of ``game`` may run, so that
     no timed search pays for it: the game's rules kernels, whole simulations inside numba (rollout
