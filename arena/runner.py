@@ -76,6 +76,7 @@ import os
 import queue as queue_mod
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -388,10 +389,12 @@ class _Crashed(Exception):
 
 class _Pool(ProcessPoolExecutor):
     """The process pool.  Its manager thread replaces a worker that left after a result (a retiring
-    worker, see ``_exit_after_result_when_retiring``) through ``_adjust_process_count``; once
-    ``closing()`` has been called it replaces none: a replacement started while the workers are being
-    killed would outlive them, and ``shutdown(wait=False)`` empties the process table under the
-    manager thread."""
+    worker, see ``_exit_after_result_when_retiring``) through ``_adjust_process_count``.  Here it
+    always does: the stdlib skips the replacement while its count of idle workers is positive, and
+    when no task is submitted after that (the end of a run) the workers still alive may retire too,
+    leaving queued games with no process at all.  Once ``closing()`` has been called it replaces
+    none: a replacement started while the workers are being killed would outlive them, and
+    ``shutdown(wait=False)`` empties the process table under the manager thread."""
 
     _closing = False
 
@@ -400,8 +403,13 @@ class _Pool(ProcessPoolExecutor):
             self._closing = True
 
     def _adjust_process_count(self) -> None:
-        if not self._closing:
-            super()._adjust_process_count()
+        if self._closing:
+            return
+        if threading.current_thread() is getattr(self, "_executor_manager_thread", None):
+            if len(self._processes) < self._max_workers:  # a worker left: start its successor
+                self._spawn_process()
+            return
+        super()._adjust_process_count()
 
 
 class LocalBackend:

@@ -218,6 +218,38 @@ def test_a_worker_whose_move_was_interrupted_plays_no_more_games(tmp_path, backe
     assert len({p for (p,) in (pid[g["id"]] for g in interrupted)}) == len(interrupted)
 
 
+def _worker_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _retiring_worker_pid(seconds: float) -> int:
+    from plyground.arena import runner
+    time.sleep(seconds)
+    runner._RETIRING = True  # as after an interrupted move: this worker leaves after its result
+    return os.getpid()
+
+
+def test_the_pool_replaces_every_retiring_worker_even_with_nothing_more_submitted():
+    """Both workers finish a game, then both retire on their next one while a third waits in the pool
+    and nothing more is submitted (the end of a run): the waiting game still gets a fresh worker."""
+    from plyground.arena.runner import LocalBackend
+
+    backend = LocalBackend(2)
+    try:
+        pool = backend.pool
+        normal = [pool.submit(_worker_pid, 1.5) for _ in range(2)]  # (long enough for both workers to start)
+        retiring = [pool.submit(_retiring_worker_pid, 1.0) for _ in range(2)]
+        last = pool.submit(_worker_pid, 0.0)
+        first = {f.result(timeout=60) for f in normal}
+        leaving = {f.result(timeout=60) for f in retiring}
+        assert len(first) == 2, "one worker played both first games: the scenario did not happen"
+        assert leaving == first  # each worker played one game, then retired on the next
+        assert last.result(timeout=60) not in first
+    finally:
+        backend.shutdown()
+
+
 def test_games_left_in_a_retiring_workers_batch_come_back_unplayed(monkeypatch):
     """In one submission, the game after an interrupted one is handed back SKIPPED (the parent submits
     it again), and the interrupted game's result says the worker is retiring."""
