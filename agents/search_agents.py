@@ -73,7 +73,8 @@ class MinimaxAgent(Agent):
             raise UnsupportedGameError(f"minimax searches full states; {t.name} has hidden information "
                                        f"({_hidden(t)}): use mcts, which searches information sets")
         if t.num_players != 2:
-            raise UnsupportedGameError(f"minimax is a two-player search; {t.name} has {t.num_players} players: "
+            players = f"{t.num_players} player" + ("s" if t.num_players != 1 else "")
+            raise UnsupportedGameError(f"minimax is a two-player search; {t.name} has {players}: "
                                        "use mcts, which backs up each player's own value")
         if not t.win_draw_loss:
             raise UnsupportedGameError(
