@@ -239,6 +239,23 @@ def _build_agent(spec: Any, hints: dict):
     return agents.make(spec, **extra)
 
 
+def check_agents(cfg: TournamentConfig) -> None:
+    """Refuse a tournament before its first game if one of its agents cannot play its game:
+    ``UnsupportedGameError`` naming the agent and what the game has that the agent does not support.
+    Builds each agent in this process only to ask it (building loads no model, compiles nothing)."""
+    from plyground import games
+    from plyground.games.errors import UnsupportedGameError
+    game = games.make(cfg.game)
+    for a in cfg.agents:
+        agent = _build_agent(a.spec, {})
+        try:
+            agent.check_game(game)
+        except UnsupportedGameError as e:
+            raise UnsupportedGameError(f"agent {a.name!r} cannot play {cfg.game}: {e}") from None
+        finally:
+            agent.close()
+
+
 def _get_agent(spec: Any, hints: dict, taken: set[str], key: str = ""):
     key = key or _agent_key(spec, hints)
     if key in taken:  # the same spec in both seats: a second instance
@@ -719,6 +736,7 @@ def run_tournament(cfg: TournamentConfig, db: str | Path | Record, workers: int 
         raise PlygroundError(f"commit_games must be at least 1; got {commit_games}")
     if not commit_seconds >= 0:
         raise PlygroundError(f"commit_seconds must be >= 0; got {commit_seconds}")
+    check_agents(cfg)
     rec = db if isinstance(db, Record) else Record(db)
     t0 = time.monotonic()
     handlers = _catch_termination()

@@ -49,10 +49,11 @@ def run_arena_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from plyground.arena.config import load_config
-    from plyground.arena.runner import run_tournament
+    from plyground.arena.runner import check_agents, run_tournament
     from plyground.arena.schedule import total_games
 
     cfg = load_config(args.config)
+    check_agents(cfg)  # an agent that cannot play the game is refused before anything starts
     db = Path(args.db) if args.db else Path("arena.db")
     workers = _workers(args.workers)
     console = Console(stderr=True)

@@ -367,3 +367,25 @@ def test_shutdown_returns_when_a_worker_is_killed_in_the_middle_of_sending_a_res
     assert done.wait(90), "shutdown hung on the half-sent result"
     assert not thread.is_alive()
     assert not future.done() or future.exception() is not None  # the result never arrived whole
+
+
+def test_an_agent_that_cannot_play_the_game_is_refused_before_anything_is_recorded(tmp_path):
+    from plyground.games.errors import UnsupportedGameError
+    cfg = config_from_dict({"name": "k", "game": "openspiel:kuhn_poker", "games_per_pairing": 2,
+                            "agents": ["random", {"agent": "minimax", "name": "mm"}]})
+    db = tmp_path / "k.db"
+    with pytest.raises(UnsupportedGameError, match="agent 'mm' cannot play openspiel:kuhn_poker.*hidden information"):
+        run_tournament(cfg, db, workers=1)
+    assert not db.exists()
+    out = subprocess.run([sys.executable, "-m", "plyground.cli.main", "arena", "run", "--db", str(db),
+                          str(_write_config(tmp_path, cfg))], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "agent 'mm' cannot play openspiel:kuhn_poker" in out.stderr
+    assert not db.exists()
+
+
+def _write_config(tmp_path, cfg) -> Path:
+    path = tmp_path / "k.toml"
+    path.write_text('name = "k"\ngame = "openspiel:kuhn_poker"\ngames_per_pairing = 2\n'
+                    'agents = ["random", { agent = "minimax", name = "mm" }]\n')
+    return path
