@@ -559,6 +559,13 @@ class PettingZooState:
             return TERMINAL_PLAYER
         return self.game.rules.env_player(self.twin.current_player())
 
+    def is_chance_node(self) -> bool:
+        """Always False: the refereed classic envs have no chance events."""
+        return False
+
+    def chance_outcomes(self) -> list[tuple[int, float]]:
+        return []
+
     def is_terminal(self) -> bool:
         if self.env is not None:
             return self._env_over()

@@ -203,3 +203,15 @@ def test_warm_up_loads_the_model_and_decodes_the_first_prompt():
     d = a.act(player_view(play("kuhn_poker", 2, 0, 1), 1))
     assert d.action in (0, 1)
     a.close()
+
+
+@pytest.mark.parametrize("name", ["connect4", "tictactoe", "pettingzoo:classic/connect_four_v3"])
+def test_warm_up_works_on_native_and_pettingzoo_games(name):
+    """The default tournament's LLM warms up on connect four (a native game) before its first move."""
+    a = agents.make(f"llm:{T1}")
+    game = games.make(name)
+    a.check_game(game)
+    a.warm_up(game)
+    state = game.new_initial_state()
+    assert a.act(player_view(state, 0)).action in state.legal_actions()
+    a.close()

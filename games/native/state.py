@@ -199,6 +199,13 @@ class NativeState:
     def is_terminal(self) -> bool:
         return bool(self.game.kernel.is_terminal(self.array))
 
+    def is_chance_node(self) -> bool:
+        """Always False: the native games have no chance events."""
+        return False
+
+    def chance_outcomes(self) -> list[tuple[int, float]]:
+        return []
+
     def returns(self) -> list[float]:
         r = float(self.game.kernel.returns0(self.array))
         return [r, -r]
