@@ -3,7 +3,7 @@
 A development sweep (not a user command) behind the README's games table.  For each name
 ``plyground games`` lists and each agent spec, it loads the game, asks the agent
 ``check_game(game)``, and if accepted plays ``--games`` games against ``random`` (seats
-alternating, no move clock, at most ``--max-plies`` plies) and records how each ended.  Each
+alternating, ``--move-time`` seconds a move, at most ``--max-plies`` plies) and records how each ended.  Each
 game runs in a child process with a wall-clock limit, so a game that crashes or hangs its process
 is reported, not fatal.
 
@@ -30,7 +30,7 @@ from collections import Counter, defaultdict
 DEFAULT_AGENTS = ("random", "minimax:depth=2", "mcts:sims=20")
 
 
-def _one(name: str, spec: str, games: int, max_plies: int, seed: int) -> dict:
+def _one(name: str, spec: str, games: int, max_plies: int, seed: int, move_time: float | None) -> dict:
     from plyground import agents, games as G
     from plyground.arena.match import MAX_PLIES, NORMAL, play_game
     from plyground.games.errors import PlygroundError
@@ -54,7 +54,7 @@ def _one(name: str, spec: str, games: int, max_plies: int, seed: int) -> dict:
     t0 = time.perf_counter()
     for i in range(games):
         seats = (agent, opponent) if i % 2 == 0 else (opponent, agent)
-        res = play_game(game, seats, seed=seed * 1000 + i, max_plies=max_plies)
+        res = play_game(game, seats, seed=seed * 1000 + i, max_plies=max_plies, move_time=move_time)
         terms[res.termination] += 1
         if res.termination not in (NORMAL, MAX_PLIES):
             details.append(res.detail.splitlines()[0] if res.detail else "")
@@ -78,12 +78,12 @@ def _child(conn, args) -> None:
                    "reason": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=-4)})
 
 
-def run(names, specs, games: int, max_plies: int, wall: float, seed: int, out) -> None:
+def run(names, specs, games: int, max_plies: int, wall: float, seed: int, move_time, out) -> None:
     ctx = mp.get_context("fork")
     for name in names:
         for spec in specs:
             recv, send = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_child, args=(send, (name, spec, games, max_plies, seed)))
+            p = ctx.Process(target=_child, args=(send, (name, spec, games, max_plies, seed, move_time)))
             t = time.perf_counter()
             p.start()
             send.close()
@@ -148,7 +148,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--agents", nargs="*", default=list(DEFAULT_AGENTS), help="agent specs to sweep")
     ap.add_argument("--games", type=int, default=2, help="games per (game, agent), seats alternating")
-    ap.add_argument("--max-plies", type=int, default=300, help="ply cap per game")
+    ap.add_argument("--max-plies", type=int, default=100, help="ply cap per game")
+    ap.add_argument("--move-time", type=float, default=1.0,
+                    help="seconds per move, told to the agent as its clock (a move over it forfeits)")
     ap.add_argument("--wall", type=float, default=300.0, help="seconds before a (game, agent) counts as crashed")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--only", nargs="*", default=None, help="these game names instead of every listed one")
@@ -161,7 +163,7 @@ def main(argv=None) -> int:
     from plyground.games import list_games
     names = args.only or list_games()
     out = sys.stdout if args.out == "-" else open(args.out, "a")
-    run(names, args.agents, args.games, args.max_plies, args.wall, args.seed, out)
+    run(names, args.agents, args.games, args.max_plies, args.wall, args.seed, args.move_time, out)
     return 0
 
 
