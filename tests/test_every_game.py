@@ -5,9 +5,10 @@ it, and then a game against ``random`` ends by the rules (or at the ply cap) wit
 game or the agent refuses it up front with a ``PlygroundError`` whose message names the reason.  Any
 other exception, and any forfeit (timeout, agent_error, illegal_move), fails.
 
-The default run covers one game of each kind (native, PettingZoo, chance, hidden information sampled
-both ways, unsamplable, simultaneous, one and three players, a game file needed, mean-field); the slow
-run covers every name ``plyground games`` lists.
+One game of each kind (native, PettingZoo, chance, hidden information sampled both ways, unsamplable,
+simultaneous, one and three players, a game file needed, mean-field) is checked against what each
+agent must do with it; every name ``plyground games`` lists is checked to be played or refused (about
+half a minute in all, at these small budgets and a 30-ply cap).
 """
 
 from __future__ import annotations
@@ -50,12 +51,20 @@ def outcome(name: str, spec: str) -> tuple[str, str]:
     agent.warm_up(game)
     res = play_game(game, (agent, agents.make("random:seed=1")), seed=7, max_plies=MAX)
     assert res.termination in (NORMAL, MAX_PLIES), f"{spec} on {name}: {res.termination}: {res.detail}"
-    if res.termination == NORMAL:
+    if res.termination == NORMAL and not _sampled_chance(game):  # the record replays to the same end
         state = game.new_initial_state()
         for m in res.moves:
             state.apply_action(m.action)
         assert state.is_terminal() and list(state.returns()) == res.returns
     return "played", res.termination
+
+
+def _sampled_chance(game) -> bool:
+    """OpenSpiel games whose chance outcomes are drawn inside the game (negotiation): a recorded
+    outcome does not replay to the same state."""
+    import pyspiel
+    gt = getattr(game, "game_type", None)
+    return gt is not None and gt.chance_mode == pyspiel.GameType.ChanceMode.SAMPLED_STOCHASTIC
 
 
 def check(name: str) -> dict[str, tuple[str, str]]:
@@ -91,7 +100,6 @@ def test_refusals_name_the_reason():
     assert "file" in outcome("openspiel:nfg_game", "random")[1]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", games.list_games())
 def test_every_listed_game_is_played_or_refused_up_front(name):
     check(name)
