@@ -84,6 +84,10 @@ def test_value_estimator_in_range_and_exact_on_finished_games(backend):
     assert won.is_terminal() and drawn.is_terminal()
     assert v.evaluate([won, drawn]) == [-1.0, 0.0]
     assert terminal_value(won) == -1.0
+    kuhn = games.make("openspiel:kuhn_poker").new_initial_state()
+    for a in (0, 1, 1, 1):                                          # J, Q dealt; bet, call: Q wins 2 chips
+        kuhn.apply_action(a)
+    assert kuhn.returns() == [-2.0, 2.0] and terminal_value(kuhn) == -1.0   # scaled by the 2-chip maximum
     assert log.calls == 3                                           # no call for a finished game
     assert v.evaluate(live) == vals and log.memo_hits == 3
 

@@ -189,9 +189,11 @@ def shape_distribution(dist: dict[int, float], *, mix: float = 0.0, k: int | Non
 
 
 def terminal_value(state) -> float:
-    """Exact value of a finished game for the player who would move next (the hooks' convention:
-    the last mover's opponent in a two-player game)."""
-    returns = state.returns()
+    """Exact value of a finished game, scaled to [-1, 1] by the game's utilities, for the player who
+    would move next (the hooks' convention: the last mover's opponent in a two-player game that
+    alternates; the engines score finished games themselves and do not ask)."""
+    from plyground.search.hooks import scaled_returns
+    returns = scaled_returns(state)
     hist = state.history()
     nxt = len(hist) % 2 if len(returns) == 2 else 0
     return float(returns[nxt])
