@@ -199,6 +199,11 @@ def _first_prompt(game, templates, history_plies: int):
     return move_prompt(s, templates, history_plies=history_plies)
 
 
+def _fits(t0: float, clock: float | None, need: float, share: float) -> bool:
+    """True if ``need`` more seconds still end within ``share`` of the move's ``clock`` begun at ``t0``."""
+    return clock is None or time.perf_counter() - t0 + need <= share * clock
+
+
 # ============================================================================ llm
 class LLMAgent(LLMAgentBase):
     name = "llm"
@@ -240,22 +245,26 @@ class LLMAgent(LLMAgentBase):
         temp = p["sample_temperature"]
         seed = self.rng.randrange(2**31) if temp > 0 else None
         asked = 0
+        last = 0.0  # the last call's seconds: the next one (a longer prompt) is assumed to take 1.5 times that
         for _ in range(p["retries"] + 1):
-            if self.log.broken or (clock is not None and time.perf_counter() - t0 > 0.8 * clock):
+            if self.log.broken or not _fits(t0, clock, 1.5 * last, 0.8):
                 break
             asked += 1
+            t_call = time.perf_counter()
             try:
                 reply = self.backend.chat(messages, max_tokens=p["max_tokens"], temperature=temp, seed=seed)
             except LLMError as e:
                 self.log.record_error("move", e)
                 continue
+            finally:
+                last = time.perf_counter() - t_call
             parsed = parse_move(reply.text, state, legal)
             self.log.record(reply.stats, "move", raw=reply.text, parsed=parsed.to_json())
             if parsed.ok:
                 return self._decision(parsed.action, t0, info={"asked": asked, "parsed_how": parsed.how})
             messages = messages + retry_message(reply.text, parsed.error, values, self._templates)
-        # fallback
-        if p["fallback"] == "score" and not self.log.broken:
+        # fallback: scoring every legal move costs about a call; with too little of the clock left, random
+        if p["fallback"] == "score" and not self.log.broken and _fits(t0, clock, 1.5 * last, 0.9):
             scorer = self._scorer()
             dist = scorer.scores(state, "fallback")
             if dist:

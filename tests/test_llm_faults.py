@@ -145,3 +145,19 @@ def test_the_api_key_never_reaches_a_decision(monkeypatch):
         assert secret not in text                                  # ...and never recorded
     assert "PLYGROUND_TEST_KEY" in a.spec
     assert os.environ["PLYGROUND_TEST_KEY"] == secret
+
+
+def test_llm_agent_keeps_within_its_clock_when_calls_are_slow():
+    """Each call takes over 0.4 s and names no legal move; with a 1.5 s clock the agent stops re-asking
+    once another ask (1.5 x the last call) would end past 80% of the clock, skips the score fallback
+    (another call past 90%) and plays a seeded random legal move, all within the clock (with no
+    clock it asks all 6 times)."""
+    with FakeOpenAI(reply="no idea", delay=0.4) as srv:
+        a = agents.make(_spec("llm:retries=5", srv.base_url))
+        state = _position()
+        t = time.perf_counter()
+        d = a.act(state.clone(), clock=1.5)
+        elapsed = time.perf_counter() - t
+    assert d.action in state.legal_actions()
+    assert elapsed < 1.5
+    assert 1 <= d.info["asked"] <= 2 and "random" in d.fallback
