@@ -85,6 +85,7 @@ class LLMAgentBase(Agent):
         self._seed = self.params.get("seed")
         self._run_seed = self._seed            # the agent's seed merged with the game's (reset)
         self.rng = random.Random(self._seed)
+        self._sec_per_char = 0.0               # seconds to read a prompt character uncached (warm_up measures it)
         if self.params["templates"]:
             self._templates = self._load_templates()
         self._check_backend_options()
@@ -164,7 +165,12 @@ class LLMAgentBase(Agent):
         evaluate the prompt of the game's first position into its key/value cache: the rules and the
         answer format that start every prompt of this game are decoded before the clock runs."""
         super().warm_up(game)
-        self.backend.warm_up(_first_prompt(game, self._templates, self.params["history"]))
+        prompt = _first_prompt(game, self._templates, self.params["history"])
+        self.backend.warm_up(None)                       # the model, loaded apart from the timing below
+        t = time.perf_counter()
+        self.backend.warm_up(prompt)
+        if prompt:  # how fast this machine reads a prompt it has not cached: budgets calls against the clock
+            self._sec_per_char = (time.perf_counter() - t) / max(1, _chars(prompt))
 
     def close(self) -> None:
         if self._backend is not None:
@@ -197,6 +203,10 @@ def _first_prompt(game, templates, history_plies: int):
     if s.is_terminal() or s.is_chance_node():
         return None
     return move_prompt(s, templates, history_plies=history_plies)
+
+
+def _chars(messages) -> int:
+    return sum(len(m.get("content", "")) for m in messages) if isinstance(messages, list) else len(messages or "")
 
 
 def _fits(t0: float, clock: float | None, need: float, share: float) -> bool:
@@ -245,9 +255,12 @@ class LLMAgent(LLMAgentBase):
         temp = p["sample_temperature"]
         seed = self.rng.randrange(2**31) if temp > 0 else None
         asked = 0
-        last = 0.0  # the last call's seconds: the next one (a longer prompt) is assumed to take 1.5 times that
+        # A call's expected seconds: 1.5 times the last one, or the whole prompt read uncached at the
+        # warm-up's pace (a re-ask's prompt is longer and may not share the cached start), the larger.
+        pace = self._sec_per_char
+        last = 0.0
         for _ in range(p["retries"] + 1):
-            if self.log.broken or not _fits(t0, clock, 1.5 * last, 0.8):
+            if self.log.broken or (asked and not _fits(t0, clock, max(1.5 * last, pace * _chars(messages)), 0.8)):
                 break
             asked += 1
             t_call = time.perf_counter()
@@ -263,8 +276,11 @@ class LLMAgent(LLMAgentBase):
             if parsed.ok:
                 return self._decision(parsed.action, t0, info={"asked": asked, "parsed_how": parsed.how})
             messages = messages + retry_message(reply.text, parsed.error, values, self._templates)
-        # fallback: scoring every legal move costs about a call; with too little of the clock left, random
-        if p["fallback"] == "score" and not self.log.broken and _fits(t0, clock, 1.5 * last, 0.9):
+        # fallback: scoring reads the prompt and every legal move's text; with too little clock left, random
+        score_chars = _chars(move_prompt(state, self._templates, values=values)) + sum(
+            len(state.action_to_string(a)) + 1 for a in legal)
+        if p["fallback"] == "score" and not self.log.broken and _fits(t0, clock, max(1.5 * last, pace * score_chars),
+                                                                      0.9):
             scorer = self._scorer()
             dist = scorer.scores(state, "fallback")
             if dist:
