@@ -148,16 +148,16 @@ def test_the_api_key_never_reaches_a_decision(monkeypatch):
 
 
 def test_llm_agent_keeps_within_its_clock_when_calls_are_slow():
-    """Each call takes over 0.4 s and names no legal move; with a 1.5 s clock the agent stops re-asking
+    """Each call takes over 0.4 s and names no legal move; with a 3 s clock the agent stops re-asking
     once another ask (1.5 x the last call) would end past 80% of the clock, and takes the score
     fallback only if one more call still ends within 90% of it (else a seeded random legal move): the
-    move ends within the clock (with no clock it would ask all 6 times)."""
+    move ends within the clock (with no clock it would ask all 11 times, over 4.4 s)."""
     with FakeOpenAI(reply="no idea", delay=0.4) as srv:
-        a = agents.make(_spec("llm:retries=5", srv.base_url))
+        a = agents.make(_spec("llm:retries=10", srv.base_url))
         state = _position()
         t = time.perf_counter()
-        d = a.act(state.clone(), clock=1.5)
+        d = a.act(state.clone(), clock=3.0)
         elapsed = time.perf_counter() - t
     assert d.action in state.legal_actions()
-    assert elapsed < 1.5
-    assert 1 <= d.info["asked"] <= 2 and d.fallback
+    assert elapsed < 3.0
+    assert 1 <= d.info["asked"] <= 6 and d.fallback
