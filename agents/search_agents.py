@@ -50,12 +50,19 @@ def _budget(own: float | None, clock: float | None) -> float | None:
     return min(limits) if limits else None
 
 
+# A depth-limited search with no time limit and no move clock stops after this many seconds (at the
+# deepest iteration it finished): depth 6 is milliseconds in connect four but hours in chess, or in
+# backgammon where every ply multiplies the tree by 21 dice rolls.
+UNCLOCKED_SECONDS = 10.0
+
+
 class MinimaxAgent(Agent):
     name = "minimax"
     summary = "alpha-beta negamax with iterative deepening and a transposition table (numba for native games)"
     PARAMS = {
         "depth": Param(int, 6, "maximum search depth in plies", min=1),
-        "time": Param(float, None, "seconds per move (iterative deepening stops in time)", min=0.0),
+        "time": Param(float, None, "seconds per move (iterative deepening stops in time); unset with no "
+                      f"move clock: at most {UNCLOCKED_SECONDS:g} s unless exact", min=0.0),
         "nodes": Param(int, None, "node budget per move", min=1),
         "exact": Param(bool, False, "solve exactly (ignores depth); use on small games or late positions"),
         "value": Param(str, "heuristic", "leaf evaluator at the depth limit", choices=("heuristic", "rollout")),
@@ -95,8 +102,11 @@ class MinimaxAgent(Agent):
         p = self.params
         value = HeuristicValue() if p["value"] == "heuristic" else RolloutValue()
         t = time.perf_counter()
+        limit = _budget(p["time"], clock)
+        if limit is None and not p["exact"]:
+            limit = UNCLOCKED_SECONDS
         result = alphabeta.search(state, depth=None if p["exact"] else p["depth"], max_nodes=p["nodes"],
-                                  time_limit=_budget(p["time"], clock), exact=p["exact"], value=value)
+                                  time_limit=limit, exact=p["exact"], value=value)
         return Decision(action=result.best_action, think_time=time.perf_counter() - t,
                         value=result.value, search=result.to_json())
 

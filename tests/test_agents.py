@@ -130,3 +130,14 @@ def test_agents_answer_in_the_pettingzoo_envs_own_action_numbers(spec):
     d = agents.make(spec).act(state)
     assert d.action == 6
     assert state.child(d.action).returns() == [1.0, -1.0]
+
+
+def test_minimax_without_a_clock_stops_at_its_unclocked_limit(monkeypatch):
+    """Depth 6 from chess's start takes hours in the plain-Python engine; with no time and no clock
+    the agent stops at UNCLOCKED_SECONDS with the deepest iteration it finished."""
+    from plyground.agents import search_agents
+    monkeypatch.setattr(search_agents, "UNCLOCKED_SECONDS", 0.5)
+    state = games.make("openspiel:chess").new_initial_state()
+    d = agents.make("minimax:depth=6").act(state)
+    assert d.think_time < 3.0 and d.action in state.legal_actions()
+    assert 1 <= d.search["depth"] < 6
