@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from typing import Any, Mapping
 
 from plyground.agents.base import Agent, merged_seed
@@ -86,6 +87,7 @@ class LLMAgentBase(Agent):
         self._run_seed = self._seed            # the agent's seed merged with the game's (reset)
         self.rng = random.Random(self._seed)
         self._sec_per_char = 0.0               # seconds to read a prompt character uncached (warm_up measures it)
+        self._paces: deque[float] = deque(maxlen=8)  # seconds per prompt character of the latest calls
         if self.params["templates"]:
             self._templates = self._load_templates()
         self._check_backend_options()
@@ -255,12 +257,17 @@ class LLMAgent(LLMAgentBase):
         temp = p["sample_temperature"]
         seed = self.rng.randrange(2**31) if temp > 0 else None
         asked = 0
-        # A call's expected seconds: 1.5 times the last one, or the whole prompt read uncached at the
-        # warm-up's pace (a re-ask's prompt is longer and may not share the cached start), the larger.
-        pace = self._sec_per_char
+        # A call's expected seconds: 1.5 times the last one, or the whole prompt read at the slowest pace
+        # of the latest calls (the warm-up's before any; a prompt may not share the cached start), the
+        # larger.  No call is made, the first included, that would end past 80% of the clock.
+        pace = max(self._paces) if self._paces else self._sec_per_char
         last = 0.0
+        no_time = False
         for _ in range(p["retries"] + 1):
-            if self.log.broken or (asked and not _fits(t0, clock, max(1.5 * last, pace * _chars(messages)), 0.8)):
+            if self.log.broken:
+                break
+            if not _fits(t0, clock, max(1.5 * last, pace * _chars(messages)), 0.8):
+                no_time = True
                 break
             asked += 1
             t_call = time.perf_counter()
@@ -271,6 +278,8 @@ class LLMAgent(LLMAgentBase):
                 continue
             finally:
                 last = time.perf_counter() - t_call
+                self._paces.append(last / max(1, _chars(messages)))
+                pace = max(self._paces)
             parsed = parse_move(reply.text, state, legal)
             self.log.record(reply.stats, "move", raw=reply.text, parsed=parsed.to_json())
             if parsed.ok:
@@ -279,20 +288,27 @@ class LLMAgent(LLMAgentBase):
         # fallback: scoring reads the prompt and every legal move's text; with too little clock left, random
         score_chars = _chars(move_prompt(state, self._templates, values=values)) + sum(
             len(state.action_to_string(a)) + 1 for a in legal)
-        if p["fallback"] == "score" and not self.log.broken and _fits(t0, clock, max(1.5 * last, pace * score_chars),
-                                                                      0.9):
-            scorer = self._scorer()
-            dist = scorer.scores(state, "fallback")
-            if dist:
-                best = max(legal, key=lambda a: dist.get(a, 0.0))
-                return self._decision(best, t0, fallback=self._why("highest-scored legal move"),
-                                      info={"asked": asked})
+        late = "; no further call would end within the clock" if no_time else ""
+        if p["fallback"] == "score" and not self.log.broken:
+            if _fits(t0, clock, max(1.5 * last, pace * score_chars), 0.8):
+                scorer = self._scorer()
+                t_call = time.perf_counter()
+                dist = scorer.scores(state, "fallback")
+                self._paces.append((time.perf_counter() - t_call) / max(1, score_chars))
+                if dist:
+                    best = max(legal, key=lambda a: dist.get(a, 0.0))
+                    return self._decision(best, t0, fallback=self._why("highest-scored legal move") + late,
+                                          info={"asked": asked})
+            else:
+                late = "; no further call would end within the clock"
         action = self.rng.choice(legal)
-        return self._decision(action, t0, fallback=self._why("seeded random legal move"), info={"asked": asked})
+        return self._decision(action, t0, fallback=self._why("seeded random legal move") + late,
+                              info={"asked": asked})
 
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
         self._move_scorer = None
+        self._paces.clear()     # a new game: a slow spell of the last one does not keep the LLM silent
 
     def _why(self, what: str) -> str:
         replies = sum(1 for e in self.log.entries if e.get("role") == "move" and "raw" in e)
@@ -302,7 +318,7 @@ class LLMAgent(LLMAgentBase):
             parts.append(f"no legal move in {replies} repl{'y' if replies == 1 else 'ies'}")
         if failed:
             parts.append(f"{failed} failed call{'s' if failed > 1 else ''}")
-        return f"move: {what} ({', '.join(parts) or 'LLM unavailable'})"
+        return f"move: {what} ({', '.join(parts) or ('LLM unavailable' if self.log.broken else 'no call made')})"
 
     def _scorer(self):
         from plyground.agents.llm.roles import MoveScorer

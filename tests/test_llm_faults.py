@@ -161,3 +161,19 @@ def test_llm_agent_keeps_within_its_clock_when_calls_are_slow():
     assert d.action in state.legal_actions()
     assert elapsed < 3.0
     assert 1 <= d.info["asked"] <= 6 and d.fallback
+
+
+def test_llm_agent_makes_no_call_its_pace_says_would_overrun_the_clock():
+    """After one 0.4 s call, a 0.3 s clock leaves no room for another: the next move makes no call and
+    plays a seeded random legal move at once, saying why; a new game starts with no pace remembered."""
+    with FakeOpenAI(reply="no idea", delay=0.4) as srv:
+        a = agents.make(_spec("llm:retries=0,fallback=random", srv.base_url))
+        state = _position()
+        first = a.act(state.clone(), clock=0.3)       # nothing measured yet: it asks, and overruns
+        assert first.info["asked"] == 1 and first.think_time > 0.3
+        d = a.act(state.clone(), clock=0.3)
+        assert d.info["asked"] == 0 and d.think_time < 0.3 and d.action in state.legal_actions()
+        assert "no call made" in d.fallback and "within the clock" in d.fallback
+        assert a.act(state.clone(), clock=None).info["asked"] == 1    # no clock: it asks
+        a.reset(1)
+        assert a.act(state.clone(), clock=0.3).info["asked"] == 1     # a new game: asked again

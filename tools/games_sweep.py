@@ -9,7 +9,8 @@ is reported, not fatal.
 
     python tools/games_sweep.py --out sweep.jsonl                   # random, minimax, mcts
     python tools/games_sweep.py --agents llm --games 1 --out llm.jsonl
-    python tools/games_sweep.py --table sweep.jsonl llm.jsonl       # the README table
+    python tools/games_sweep.py --table sweep.jsonl llm.jsonl       # the README table (a later row of
+                                                                    # the same game and agent wins)
 
 Outcome per (game, agent): ``played`` (every game ended by the rules), ``capped`` (every game
 ended normally or at the ply cap), ``refused`` (the game failed to load for two seats, or the
@@ -109,6 +110,7 @@ def _reason_class(reason: str) -> str:
     for pattern, label in (
             (r"simultaneous", "simultaneous moves"),
             (r"\d+-player game|more than two|players? \(|has \d+ players", "not two players"),
+            (r"cannot be sampled", "hidden information no sampler handles"),
             (r"hidden information|imperfect", "hidden information"),
             (r"parameter|game file|needs a|wrapped|file", "needs parameters or a file"),
             (r"mean.field|dynamics", "not sequential"),
@@ -121,7 +123,13 @@ def _reason_class(reason: str) -> str:
 
 
 def table(paths: list[str]) -> str:
-    rows = [json.loads(line) for p in paths for line in open(p) if line.strip()]
+    latest = {}  # a (game, agent) run again (after a fix) replaces the earlier row
+    for p in paths:
+        for line in open(p):
+            if line.strip():
+                r = json.loads(line)
+                latest[(r["game"], r["agent"])] = r
+    rows = list(latest.values())
     agents = list(dict.fromkeys(r["agent"] for r in rows))
     by = defaultdict(Counter)
     reasons = defaultdict(Counter)
