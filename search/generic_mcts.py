@@ -83,6 +83,19 @@ def _returns(state) -> tuple[float, float]:
     return scale(r[0]), scale(r[1])
 
 
+def budget_spent(remaining: int, done: int, deadline: float | None, tree_size: int,
+                 max_nodes: int | None) -> str | None:
+    """Why a search stops before its next batch ("sims", "time", "max_nodes"), or None to go on.
+    The clock is read only once a simulation is done, so every search returns at least one."""
+    if remaining <= 0:
+        return "sims"
+    if deadline is not None and done > 0 and time.perf_counter() >= deadline:
+        return "time"
+    if max_nodes is not None and tree_size >= max_nodes:
+        return "max_nodes"
+    return None
+
+
 def check_proposal(game_name: str, legal: list[int], proposal: dict, who: str) -> dict[int, float]:
     """Validate an ActionProposer's answer against the legal actions; returns {action: prior}."""
     if not isinstance(proposal, dict) or not proposal:
@@ -228,14 +241,9 @@ class GenericMCTS:
                 reason = "solved"
                 break
             remaining = (sims - done) if sims is not None else 1 << 62
-            if remaining <= 0:
-                reason = "sims"
-                break
-            if deadline is not None and done > 0 and time.perf_counter() >= deadline:
-                reason = "time"
-                break
-            if cfg.max_nodes is not None and len(self.fc) >= cfg.max_nodes:
-                reason = "max_nodes"
+            stop = budget_spent(remaining, done, deadline, len(self.fc), cfg.max_nodes)
+            if stop:
+                reason = stop
                 break
             if noise_pending and self.fc[0] >= 0:
                 self._apply_noise(cfg, rng)

@@ -75,7 +75,7 @@ import time
 
 from plyground.games.errors import PlygroundError
 from plyground.games.information import SamplingError
-from plyground.search.generic_mcts import UnsupportedStateError, check_proposal, check_values
+from plyground.search.generic_mcts import UnsupportedStateError, budget_spent, check_proposal, check_values
 from plyground.search.hooks import CHANCE_PLAYER, RolloutValue, UniformProposer, game_of, sample_chance
 from plyground.search.result import SearchResult
 
@@ -192,14 +192,10 @@ class ISMCTS:
         sampling_error = None
         while True:
             remaining = (sims - done) if sims is not None else 1 << 62
-            if remaining <= 0:
-                reason = "sims"
-                break
-            if deadline is not None and done > 0 and time.perf_counter() >= deadline:
-                reason = "time"
-                break
-            if full or (cfg.max_nodes is not None and len(self.vis) >= cfg.max_nodes):
-                reason = "max_nodes"
+            stop = (budget_spent(remaining, done, deadline, len(self.vis), cfg.max_nodes)
+                    or ("max_nodes" if full else None))
+            if stop:
+                reason = stop
                 break
             want = min(cfg.batch_size, remaining)
             leaves = []
