@@ -26,7 +26,7 @@ import numpy as np
 from plyground.arena.ratings import (DEFAULT_K, WEAK_PRIOR_ELO, BTFit, Bootstrap, RatedGame, RatingError, bootstrap_ratings,
                                      check_player, fit_bradley_terry, head_to_head, los_matrix, online_elo,
                                      parse_anchor, player_records, score_from_returns)
-from plyground.arena.outcomes import FORFEIT_KINDS, FORFEIT_SHORT, UTILITY_TEXT, Forfeits, forfeit_seat, rateable
+from plyground.arena.outcomes import FORFEIT_KINDS, UTILITY_TEXT, Forfeits, forfeit_seat, rateable
 
 COLUMNS = ("rank", "player", "elo", "ci_low", "ci_high", "games", "wins", "draws", "losses", "score",
            "forfeits_time", "forfeits_error", "forfeits_illegal", "online_elo", "note")
