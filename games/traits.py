@@ -52,8 +52,20 @@ class GameTraits:
         return -1.0 if v < -1.0 else 1.0 if v > 1.0 else v
 
 
+_CACHE: dict[tuple[str, str], GameTraits] = {}
+
+
 def traits(game) -> GameTraits:
-    """The traits of a plyground game (native, ``OpenSpielGame``, ``PettingZooGame``) or a raw pyspiel game."""
+    """The traits of a plyground game (native, ``OpenSpielGame``, ``PettingZooGame``) or a raw pyspiel game;
+    computed once per game (engines ask per leaf, e.g. to scale a return)."""
+    key = (type(game).__name__, getattr(game, "name", None) or str(game))
+    t = _CACHE.get(key)
+    if t is None:
+        t = _CACHE[key] = _traits(game)
+    return t
+
+
+def _traits(game) -> GameTraits:
     twin = getattr(game, "twin_game", None)
     if twin is not None:  # PettingZoo: the env plays the twin's rules
         t = traits(twin)

@@ -22,12 +22,11 @@ import math
 import time
 
 from plyground.games.errors import IllegalActionError, PlygroundError
-from plyground.search.hooks import game_of, scaler
+from plyground.search.hooks import CHANCE_PLAYER, game_of, scaler
 from plyground.search.result import SearchResult
 
 UNVISITED_Q = 1e12
 PROVEN_Q = 1e9
-CHANCE_PLAYER = -1
 SIMULTANEOUS_PLAYER = -2
 
 

@@ -71,7 +71,6 @@ class ValueEstimator:
 
 # ------------------------------------------------------------------ scaling
 CHANCE_PLAYER = -1
-_SCALERS: dict = {}
 
 
 def game_of(state):
@@ -83,14 +82,9 @@ def game_of(state):
 
 
 def scaler(game) -> Callable[[float], float]:
-    """``traits(game).scale``: a return mapped from the game's [min, max] utility to [-1, 1],
-    cached per game (one ``traits`` call a game, not one a leaf)."""
-    key = (type(game).__name__, getattr(game, "name", None) or str(game))
-    f = _SCALERS.get(key)
-    if f is None:
-        from plyground.games.traits import traits
-        f = _SCALERS[key] = traits(game).scale
-    return f
+    """``traits(game).scale``: a return mapped from the game's [min, max] utility to [-1, 1]."""
+    from plyground.games.traits import traits
+    return traits(game).scale
 
 
 def scaled_returns(state) -> list[float]:

@@ -57,9 +57,6 @@ def _check_number(name: str, value, *, minimum=None, integer=False, allow_none=F
     return int(value) if integer else float(value)
 
 
-_NEEDS_IS: dict[tuple[str, str], bool] = {}
-
-
 def needs_information_sets(state) -> bool:
     """True if ``state`` is for the information-set engine: a ``PlayerView``, or a game with chance,
     hidden information, other than two players, or utilities other than zero-sum in ``-m..m``."""
@@ -69,19 +66,13 @@ def needs_information_sets(state) -> bool:
     game = game_of(state)
     if game is None:
         return False
-    key = (type(game).__name__, getattr(game, "name", None) or str(game))
-    need = _NEEDS_IS.get(key)
-    if need is None:
-        from plyground.games.traits import ZERO_SUM, traits
-        try:
-            t = traits(game)
-        except (AttributeError, TypeError):  # not a game traits() knows: the generic engine's own checks apply
-            need = False
-        else:
-            need = (t.chance or not t.perfect_information or t.num_players != 2 or t.utility != ZERO_SUM
-                    or t.min_utility != -t.max_utility)
-        _NEEDS_IS[key] = need
-    return need
+    from plyground.games.traits import ZERO_SUM, traits
+    try:
+        t = traits(game)
+    except (AttributeError, TypeError):  # not a game traits() knows: the generic engine's own checks apply
+        return False
+    return (t.chance or not t.perfect_information or t.num_players != 2 or t.utility != ZERO_SUM
+            or t.min_utility != -t.max_utility)
 
 
 def _derive_seed(seed: int, k: int) -> int:
