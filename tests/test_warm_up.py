@@ -212,7 +212,9 @@ def test_a_worker_whose_move_was_interrupted_plays_no_more_games(tmp_path, backe
     assert all(len(p) == 1 for p in pid.values())  # each game on one worker, its pid in every decision
     for g in interrupted:
         (worker,) = pid[g["id"]]
-        later = [h for h in rows if h is not g and pid[h["id"]] == {worker} and h["started"] >= g["started"]]
+        # after g in this process means started once g had ended (g took at least limit + grace); the
+        # start stamps alone tie (millisecond resolution) with a game played just before g in its batch
+        later = [h for h in rows if h is not g and pid[h["id"]] == {worker} and h["started"] >= g["ended"]]
         assert not later, f"worker {worker} played {[h['id'] for h in later]} after its move was interrupted"
     assert len({p for (p,) in (pid[g["id"]] for g in interrupted)}) == len(interrupted)
 
