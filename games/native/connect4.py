@@ -275,3 +275,28 @@ def nonlosing_moves(s, out):
         out[n] = c
         n += (possible & column_bits(c)) != 0
     return n
+
+
+@njit(cache=True)
+def observe(s, out):
+    """Write OpenSpiel's observation of ``s`` into ``out`` (float32 ``[3, HEIGHT, WIDTH]``): planes
+    x (player 0), o (player 1), empty; rows bottom to top.  ``NativeState.observation_tensor``
+    equals it; this is the allocation-free form batched network evaluation uses."""
+    mine = s[CUR]
+    occupied = s[MASK]
+    x = mine if (s[PLY] & 1) == 0 else occupied & ~mine
+    for c in range(WIDTH):
+        for r in range(HEIGHT):
+            bit = np.int64(1) << (c * H1 + r)
+            if occupied & bit:
+                if x & bit:
+                    out[0, r, c] = 1.0
+                    out[1, r, c] = 0.0
+                else:
+                    out[0, r, c] = 0.0
+                    out[1, r, c] = 1.0
+                out[2, r, c] = 0.0
+            else:
+                out[0, r, c] = 0.0
+                out[1, r, c] = 0.0
+                out[2, r, c] = 1.0

@@ -264,3 +264,18 @@ def nonlosing_moves(s, out):
     for i in range(9):
         out[i] = (packed >> (4 * i)) & 15
     return 9 - s[PLY]
+
+
+@njit(cache=True)
+def observe(s, out):
+    """Write OpenSpiel's observation of ``s`` into ``out`` (float32 ``[3, 3, 3]``): planes empty, o,
+    x, each row-major.  ``NativeState.observation_tensor`` equals it; this is the allocation-free
+    form batched network evaluation uses."""
+    for i in range(9):
+        r = i // 3
+        c = i % 3
+        xo = (s[X] >> i) & 1
+        oo = (s[O] >> i) & 1
+        out[0, r, c] = 1.0 if (xo == 0 and oo == 0) else 0.0
+        out[1, r, c] = 1.0 if oo else 0.0
+        out[2, r, c] = 1.0 if xo else 0.0
