@@ -106,7 +106,7 @@ def sample_chance(state, rng: random.Random) -> int:
 
 
 # ------------------------------------------------------------------ non-LLM implementations
-def _terminal_value(state) -> float:
+def terminal_value(state) -> float:
     """Exact scaled value of a terminal state for the player who would move next (the last
     mover's opponent in a two-player game that alternates)."""
     returns = scaled_returns(state)
@@ -162,7 +162,7 @@ class RolloutValue(ValueEstimator):
                 out.append(v if me == 0 else -v)
                 continue
             if s.is_terminal():
-                out.append(_terminal_value(s))
+                out.append(terminal_value(s))
                 continue
             me = s.current_player()
             if me < 0:
@@ -192,7 +192,7 @@ class HeuristicValue(ValueEstimator):
             if kernel is not None and hasattr(s, "array"):
                 out.append(float(kernel.heuristic(s.array)))
             elif s.is_terminal():
-                out.append(_terminal_value(s))
+                out.append(terminal_value(s))
             else:
                 out.append(0.0)
         return out

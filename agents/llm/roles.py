@@ -33,7 +33,7 @@ from plyground.agents.llm.prompts import (
     PromptTemplates, move_continuations, move_prompt, prompt_fields, state_key, value_continuations,
     value_prompt,
 )
-from plyground.search.hooks import ActionProposer, HeuristicValue, OpponentModel, ValueEstimator
+from plyground.search.hooks import ActionProposer, HeuristicValue, OpponentModel, ValueEstimator, terminal_value
 
 __all__ = ["CallLog", "MoveScorer", "LLMActionProposer", "LLMOpponentModel", "LLMValueEstimator",
            "softmax", "shape_distribution", "terminal_value"]
@@ -186,17 +186,6 @@ def shape_distribution(dist: dict[int, float], *, mix: float = 0.0, k: int | Non
     if z <= 0:
         return {items[i][0]: 1.0 / len(order) for i in order}
     return {items[i][0]: items[i][1] / z for i in order}
-
-
-def terminal_value(state) -> float:
-    """Exact value of a finished game, scaled to [-1, 1] by the game's utilities, for the player who
-    would move next (the hooks' convention: the last mover's opponent in a two-player game that
-    alternates; the engines score finished games themselves and do not ask)."""
-    from plyground.search.hooks import scaled_returns
-    returns = scaled_returns(state)
-    hist = state.history()
-    nxt = len(hist) % 2 if len(returns) == 2 else 0
-    return float(returns[nxt])
 
 
 def _uniform(state) -> dict[int, float]:
