@@ -28,6 +28,9 @@ AGENTS: dict[str, type[Agent]] = {
 from plyground.agents.llm_agents import LLM_AGENTS  # noqa: E402 - the LLM agents (llm, llm-minimax, llm-mcts)
 
 AGENTS.update({cls.name: cls for cls in LLM_AGENTS})
+from plyground.agents.neural.agents import NEURAL_AGENTS  # noqa: E402 - neural, neural-mcts
+
+AGENTS.update({cls.name: cls for cls in NEURAL_AGENTS})
 AGENTS[FaultyAgent.name] = FaultyAgent  # a test agent for the arena's fault handling
 
 __all__ = ["make", "list_agents", "Agent", "Decision", "AgentSpecError", "Param", "AGENTS"]

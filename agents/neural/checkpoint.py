@@ -81,12 +81,20 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"no network checkpoint at {str(path)!r}")
     if not p.is_file():
         raise CheckpointError(f"{str(path)!r} is not a file (a network checkpoint is one .pt file)")
+    with open(p, "rb") as f:
+        head = f.read(4)
+    if head[:2] != b"PK":  # torch.save writes a zip archive
+        raise CheckpointError(f"{str(path)!r} is not a torch checkpoint (not a torch.save archive: corrupt, "
+                              "truncated or another kind of file)")
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError) as e:
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{str(path)!r} holds Python objects other than tensors and plain values; refused "
+                              "(checkpoints are untrusted input, read with weights_only=True)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{str(path)!r} is not a readable network checkpoint (corrupt, truncated or not "
-                              f"made by plyground): {first}") from None
+        raise CheckpointError(f"{str(path)!r} is not a readable network checkpoint (corrupt or truncated): "
+                              f"{first}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a plyground network checkpoint (no format {FORMAT!r})")
     if payload.get("version") != VERSION:
