@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (arena_run, arena_ratings, arena_io):
         module.add_parsers(arena_sub, sub)
 
+    from plyground.cli import train as train_cli
+    train_cli.add_parsers(sub)
+
     q = sub.add_parser("games", help="list the game names 'make' accepts")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_cmd_games)

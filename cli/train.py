@@ -1,0 +1,102 @@
+"""CLI: ``plyground train distill CONFIG.toml`` and ``plyground train plot DIR [--out PNG]``
+(the logic lives in plyground.datasets.training and plyground.datasets.plot)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parsers(top_sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """Add ``plyground train`` and its commands; returns its subparsers (for more commands)."""
+    q = top_sub.add_parser(
+        "train", help="train policy-value networks: distillation of recorded search, plots",
+        description="Train policy-value networks (torch) on datasets built from the record, and plot their runs.",
+        epilog="Run 'plyground train COMMAND --help' for a command's options.")
+    sub = q.add_subparsers(dest="train_command", metavar="COMMAND", required=True)
+
+    d = sub.add_parser(
+        "distill", help="supervised training on a dataset directory, with checkpoints and exact resume",
+        description="Train the network CONFIG.toml describes on its dataset ([data] dir, built by 'plyground "
+                    "datasets build'): soft-target cross-entropy on the masked policy plus value_weight x the value "
+                    "MSE, AdamW, a held-out split evaluated every eval_every steps.  Writes OUT/metrics.jsonl as it "
+                    "goes, OUT/checkpoint.pt every checkpoint_every steps and OUT/model.pt at the end (playable: "
+                    "neural:model=OUT/model.pt).  Running the same command again resumes from the checkpoint "
+                    "(the final weights equal an uninterrupted run's); a finished run says so.",
+        epilog="Config sections: out = DIR; [data] dir, holdout, seed; [network] kind (auto|resnet|mlp), width, "
+               "blocks; [train] steps, batch_size, lr, weight_decay, value_weight, value_target "
+               "(outcome|root|mix), value_mix, log_every, eval_every, checkpoint_every, seed, threads.  Relative "
+               "paths resolve against the config's directory.  Example: examples/distill_tictactoe.toml")
+    d.add_argument("config", metavar="CONFIG.toml", help="distillation config (see examples/distill_tictactoe.toml)")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(func=run_distill)
+
+    p = sub.add_parser(
+        "plot", help="loss curves (and Elo per generation and per hour, for self-play) as a PNG",
+        description="Draw DIR/metrics.jsonl's loss curves (train and held-out policy cross-entropy, value MSE, "
+                    "top-1 agreement) and, when DIR has a generations.jsonl (self-play), Elo per generation and "
+                    "per hour of training with 95% intervals, into one PNG.")
+    p.add_argument("dir", metavar="DIR", help="a training run's out directory")
+    p.add_argument("--out", default=None, metavar="PNG", help="where to write the image (default DIR/training.png)")
+    p.set_defaults(func=run_plot)
+    return sub
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from plyground.datasets.training import distill, load_config
+
+    cfg = load_config(args.config)
+    console = Console(stderr=True)
+    t = cfg.train
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]}"), TextColumn("held-out {task.fields[held]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    bar = Progress(*columns, console=console, transient=False, disable=args.quiet)
+    task = None
+
+    def progress(s) -> None:
+        nonlocal task
+        if s.phase == "start":  # the dataset is loaded and the run is about to train
+            console.print(f"[bold]distill[/]: {cfg.data.dir} -> {cfg.out}: {cfg.network.kind} network, width "
+                          f"{cfg.network.width}, {cfg.network.blocks} blocks; {t.steps} steps of {t.batch_size} "
+                          f"rows, lr {t.lr:g}; {s.rows_train} training rows, {s.rows_holdout} held out")
+            if s.start_step:
+                console.print(f"resuming from step {s.start_step} ({cfg.out / 'checkpoint.pt'})")
+            bar.start()
+            task = bar.add_task("steps", total=t.steps, completed=s.step, loss="-", held="-")
+            return
+        if task is None:
+            return
+        fields = {}
+        if s.loss is not None:
+            fields["loss"] = f"{s.loss:.4f}"
+        if s.eval:
+            fields["held"] = f"ce {s.eval['policy_ce']:.4f} mse {s.eval['value_mse']:.4f} top1 {s.eval['top1']:.3f}"
+        bar.update(task, completed=s.step, **fields)
+
+    try:
+        result = distill(cfg, progress=progress)
+    finally:
+        if task is not None:
+            bar.stop()
+    if result.already_finished:
+        print(f"{cfg.out} is finished: {result.steps} steps (train.steps = {t.steps}); model: {result.model}")
+        return 0
+    ev = result.final_eval
+    held = (f"; held-out ({ev['rows']} rows): policy cross-entropy {ev['policy_ce']:.4f}, value MSE "
+            f"{ev['value_mse']:.4f}, top-1 {ev['top1']:.3f}") if ev else ""
+    start = f" (resumed from step {result.start_step})" if result.start_step else ""
+    print(f"trained {result.steps} steps{start} in {result.seconds:.1f}s: final train loss "
+          f"{result.final_loss:.4f}{held}")
+    print(f"model: {result.model}\nmetrics: {result.metrics}\ncheckpoint: {result.checkpoint}")
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from plyground.datasets.plot import plot_training
+
+    path = plot_training(args.dir, args.out)
+    print(f"wrote {path}")
+    return 0
