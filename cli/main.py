@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (arena_run, arena_ratings, arena_io):
         module.add_parsers(arena_sub, sub)
 
+    from plyground.cli import datasets as datasets_cli
+    datasets_cli.add_parsers(sub)
+
     from plyground.cli import train as train_cli
     train_cli.add_parsers(sub)
 

@@ -1,0 +1,195 @@
+"""CLI: ``plyground datasets build --db FILE [...] --out DIR`` and ``plyground datasets info DIR``
+(the logic lives in plyground.datasets)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from plyground.datasets.build import DEFAULT_TEMPERATURE, POLICIES
+
+
+def add_parsers(top_sub: argparse._SubParsersAction) -> None:
+    """Add ``plyground datasets`` with its commands ``build`` and ``info``."""
+    q = top_sub.add_parser("datasets", help="training data from arena records (Parquet + manifest)",
+                           description="Build training datasets from recorded arena games and describe them.",
+                           epilog="Run 'plyground datasets COMMAND --help' for a command's options.")
+    sub = q.add_subparsers(dest="datasets_command", metavar="COMMAND", required=True)
+
+    b = sub.add_parser(
+        "build", help="build a dataset directory from one or more arena records",
+        description="Replay the recorded games of --db through the rules and write one row per searched move: "
+                    "the observation, the legal mask, a policy target from the recorded search, the mover's "
+                    "final outcome and the search's root value.  Output: DIR/data.parquet and DIR/manifest.json.",
+        epilog="Policy targets: visits (MCTS root visits), scores (softmax of alpha-beta's per-move values at "
+               f"--temperature, default {DEFAULT_TEMPERATURE:g}), proven (uniform over an exact search's best moves), "
+               "auto (scores for alpha-beta, visits for MCTS).  Opening plies, moves without a recorded search and "
+               "games not ended normally are left out and counted in the manifest.  Example: plyground datasets "
+               "build --db arena.db --agent mcts-2000 --out data/c4-mcts")
+    b.add_argument("--db", action="append", required=True, metavar="FILE",
+                   help="an arena record (SQLite); repeat for several")
+    b.add_argument("--game", default=None, help="the recorded game name (needed when the records hold several)")
+    b.add_argument("--tournament", action="append", default=None, metavar="T",
+                   help="keep only this tournament (id or name); repeat for several")
+    b.add_argument("--agent", action="append", default=None, metavar="NAME",
+                   help="keep only the moves of this player name (e.g. mcts-2000); repeat for several")
+    b.add_argument("--policy", choices=POLICIES, default="auto", help="policy target kind (default auto)")
+    b.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                   help=f"softmax temperature of the scores target (default {DEFAULT_TEMPERATURE:g}; 0: uniform over "
+                        "the best-scored moves)")
+    b.add_argument("--no-augment", action="store_true", help="no symmetric copies of positions")
+    b.add_argument("--no-merge", action="store_true", help="keep repeated positions as separate rows")
+    b.add_argument("--include-forfeits", action="store_true",
+                   help="also use games ended by a forfeit or a ply limit (aborted games never)")
+    b.add_argument("--out", required=True, metavar="DIR", help="the dataset directory to write")
+    b.add_argument("--force", action="store_true", help="write into a non-empty --out (its dataset is replaced)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=run_build)
+
+    i = sub.add_parser("info", help="summarise a dataset directory",
+                       description="Print a dataset's manifest summary (game, rows, sources, filters, policy kind, "
+                                   "augmentation) and statistics of its targets; checks its content hash.")
+    i.add_argument("dir", metavar="DIR")
+    i.add_argument("--json", action="store_true", help="print one JSON object")
+    i.set_defaults(func=run_info)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from plyground.datasets.build import build_dataset
+
+    console = Console(stderr=True)
+    labels = {"games": "replaying games", "augment": "adding symmetric copies", "merge": "merging positions",
+              "write": "writing Parquet"}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False, disable=args.quiet) as bar:
+        task = bar.add_task("reading records", total=None)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage == "games":
+                bar.update(task, description=labels[stage], completed=done, total=total)
+            else:
+                bar.update(task, description=labels.get(stage, stage))
+
+        manifest = build_dataset(args.db, args.out, game=args.game, tournaments=args.tournament, agents=args.agent,
+                                 policy=args.policy, temperature=args.temperature, augment=not args.no_augment,
+                                 merge=not args.no_merge, include_forfeits=args.include_forfeits, force=args.force,
+                                 progress=progress)
+    games = sum(s["games"] for s in manifest["sources"])
+    console.print(f"{args.out}: {manifest['rows']} rows of {manifest['game']} from {manifest['recorded_positions']} "
+                  f"recorded positions in {games} games ({_policy_text(manifest)}"
+                  + (f", augmented by {', '.join(manifest['augment'])}" if manifest["augment"] else "")
+                  + (", merged" if manifest["merged"] else "") + ")")
+    skipped = {k: v for k, v in manifest["skipped_moves"].items() if v}
+    if skipped or manifest["excluded_games"]:
+        parts = [f"{v} {k.replace('_', ' ')}" for k, v in skipped.items()]
+        parts += [f"{v} {k} game{'s' if v != 1 else ''}" for k, v in manifest["excluded_games"].items()]
+        console.print("left out: " + ", ".join(parts))
+    return 0
+
+
+def _policy_text(manifest: dict) -> str:
+    p = manifest["policy"]
+    used = ", ".join(f"{k} {v}" for k, v in p.get("used", {}).items())
+    t = f" at temperature {p['temperature']:g}" if p["kind"] in ("auto", "scores") and "scores" in p.get("used", {}) \
+        else ""
+    return f"policy {p['kind']}{t}" + (f": {used}" if used else "")
+
+
+def _stats(x, weights=None) -> dict:
+    import numpy as np
+    x = np.asarray(x, dtype=np.float64)
+    ok = ~np.isnan(x)
+    if not ok.any():
+        return {"n": 0}
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)[ok]
+    v = x[ok]
+    mean = float(np.average(v, weights=w))
+    return {"n": int(ok.sum()), "mean": mean, "std": float(math.sqrt(np.average((v - mean) ** 2, weights=w))),
+            "min": float(v.min()), "max": float(v.max())}
+
+
+def dataset_summary(path: str | Path) -> dict:
+    """The manifest plus statistics of a dataset's targets (the numbers ``datasets info`` prints)."""
+    import numpy as np
+
+    from plyground.datasets.store import DatasetError, load_arrays, read_manifest
+    manifest = read_manifest(path)
+    try:
+        arrays = load_arrays(path)
+        hash_ok = True
+    except DatasetError as e:
+        if "content_hash" not in str(e):
+            raise
+        arrays, hash_ok = load_arrays(path, verify=False), False
+    c = arrays.count
+    p = arrays.policy.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0).sum(axis=1)
+    legal_n = arrays.legal.sum(axis=1)
+    out = arrays.outcome.astype(np.float64)
+    stats = {
+        "rows": len(arrays), "positions": int(c.sum()),
+        "count": {"mean": float(c.mean()) if len(c) else 0.0, "max": int(c.max()) if len(c) else 0},
+        "players": {str(int(k)): int(v) for k, v in zip(*np.unique(arrays.player, return_counts=True))},
+        "outcome": _stats(out, c) | {"win": float(c[out > 0].sum() / max(1, c.sum())),
+                                     "draw": float(c[out == 0].sum() / max(1, c.sum())),
+                                     "loss": float(c[out < 0].sum() / max(1, c.sum()))},
+        "root_value": _stats(arrays.root_value, c),
+        "policy_entropy": _stats(entropy, c),
+        "legal_moves": _stats(legal_n, c),
+        "content_hash_ok": hash_ok,
+    }
+    rv, ok = arrays.root_value.astype(np.float64), ~np.isnan(arrays.root_value)
+    if ok.sum() > 1 and np.std(rv[ok]) > 0 and np.std(out[ok]) > 0:
+        stats["root_value"]["corr_outcome"] = float(np.corrcoef(rv[ok], out[ok])[0, 1])
+    return {"manifest": manifest, "stats": stats}
+
+
+def run_info(args: argparse.Namespace) -> int:
+    summary = dataset_summary(args.dir)
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    m, s = summary["manifest"], summary["stats"]
+    print(f"dataset {args.dir}: {m['game']}, {m['rows']} rows ({m.get('positions', '?')} positions before merging, "
+          f"{m.get('recorded_positions', '?')} recorded)")
+    print(f"  observation {m['obs_shape']}, {m['num_actions']} actions, {m.get('num_players', '?')} players")
+    for src in m.get("sources", []):
+        print(f"  source {src['db']}: {src['games']} games, {src['moves']} moves")
+    f = m.get("filters", {})
+    print(f"  filters: game {f.get('game')}, tournaments {f.get('tournaments') or 'all'}, "
+          f"agents {f.get('agents') or 'all'}, terminations {f.get('terminations')}")
+    print(f"  {_policy_text(m)}")
+    print(f"  augment: {', '.join(m.get('augment') or []) or 'none'}; merged: {m.get('merged')}")
+    left = {k: v for k, v in (m.get("skipped_moves") or {}).items() if v}
+    excl = m.get("excluded_games") or {}
+    if left or excl:
+        print("  left out: " + ", ".join([f"{v} {k.replace('_', ' ')} moves" for k, v in left.items()]
+                                         + [f"{v} {k} games" for k, v in excl.items()]))
+
+    def line(name: str, st: dict, extra: str = "") -> None:
+        if not st.get("n"):
+            print(f"  {name}: none recorded")
+            return
+        print(f"  {name}: mean {st['mean']:+.3f}, std {st['std']:.3f}, min {st['min']:+.3f}, max {st['max']:+.3f}"
+              + extra)
+
+    o = s["outcome"]
+    line("outcome (mover)", o, f"; win {o['win']:.1%}, draw {o['draw']:.1%}, loss {o['loss']:.1%}")
+    rv = s["root_value"]
+    line("root value (mover)", rv, f"; correlation with outcome {rv['corr_outcome']:+.3f}" if "corr_outcome" in rv
+         else "")
+    pe, lm = s["policy_entropy"], s["legal_moves"]
+    if pe.get("n"):
+        print(f"  policy entropy: mean {pe['mean']:.3f} nats over {lm['mean']:.1f} legal moves on average")
+    print(f"  count per row: mean {s['count']['mean']:.2f}, max {s['count']['max']}; rows by player to move: "
+          f"{s['players']}")
+    print(f"  content hash {m.get('content_hash', '?')[:16]}...: " + ("ok" if s["content_hash_ok"] else
+                                                                     "DOES NOT MATCH data.parquet"))
+    print(f"  created {m.get('created')} by plyground {m.get('plyground_version')}")
+    return 0
