@@ -65,36 +65,58 @@ def run_build(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     labels = {"games": "replaying games", "augment": "adding symmetric copies", "merge": "merging positions",
               "write": "writing Parquet"}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False, disable=args.quiet) as bar:
-        task = bar.add_task("reading records", total=None)
+    # the bar starts with the first progress report, so a refusal (a missing record, an unknown
+    # agent, a non-empty --out) prints its error alone
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console, transient=False, disable=args.quiet)
+    task = None
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage == "games":
-                bar.update(task, description=labels[stage], completed=done, total=total)
-            else:
-                bar.update(task, description=labels.get(stage, stage))
+    def progress(stage: str, done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(labels["games"], total=total)
+        if stage == "games":
+            bar.update(task, description=labels[stage], completed=done, total=total)
+        else:
+            bar.update(task, description=labels.get(stage, stage))
 
+    try:
         manifest = build_dataset(args.db, args.out, game=args.game, tournaments=args.tournament, agents=args.agent,
                                  policy=args.policy, temperature=args.temperature, augment=not args.no_augment,
                                  merge=not args.no_merge, include_forfeits=args.include_forfeits, force=args.force,
                                  progress=progress)
+    finally:
+        if task is not None:
+            bar.stop()
     games = sum(s["games"] for s in manifest["sources"])
     console.print(f"{args.out}: {manifest['rows']} rows of {manifest['game']} from {manifest['recorded_positions']} "
                   f"recorded positions in {games} games ({_policy_text(manifest)}"
                   + (f", augmented by {', '.join(manifest['augment'])}" if manifest["augment"] else "")
                   + (", merged" if manifest["merged"] else "") + ")")
-    skipped = {k: v for k, v in manifest["skipped_moves"].items() if v}
-    if skipped or manifest["excluded_games"]:
-        parts = [f"{v} {k.replace('_', ' ')}" for k, v in skipped.items()]
-        parts += [f"{v} {k} game{'s' if v != 1 else ''}" for k, v in manifest["excluded_games"].items()]
-        console.print("left out: " + ", ".join(parts))
+    left = _left_out(manifest)
+    if left:
+        console.print("left out: " + left)
     return 0
+
+
+_SKIPPED = {"opening": "opening plies", "chance": "chance moves", "no_search": "moves without a recorded search",
+            "no_target": "moves whose search gives no target of the policy kind",
+            "not_proven": "moves of searches that proved nothing", "other_agents": "moves of other agents"}
+
+
+def _left_out(manifest: dict) -> str:
+    """The moves and games a build left out, in words ('' if none)."""
+    parts = [f"{v} {_SKIPPED.get(k, k)}" for k, v in (manifest.get("skipped_moves") or {}).items() if v]
+    parts += [f"{v} {k} game{'s' if v != 1 else ''}" for k, v in (manifest.get("excluded_games") or {}).items()]
+    if manifest.get("duplicate_games"):
+        parts.append(f"{manifest['duplicate_games']} games seen twice (used once)")
+    return ", ".join(parts)
 
 
 def _policy_text(manifest: dict) -> str:
     p = manifest["policy"]
-    used = ", ".join(f"{k} {v}" for k, v in p.get("used", {}).items())
+    used = ", ".join(f"{v} by {k}" for k, v in p.get("used", {}).items())
     t = f" at temperature {p['temperature']:g}" if p["kind"] in ("auto", "scores") and "scores" in p.get("used", {}) \
         else ""
     return f"policy {p['kind']}{t}" + (f": {used}" if used else "")
@@ -166,11 +188,9 @@ def run_info(args: argparse.Namespace) -> int:
           f"agents {f.get('agents') or 'all'}, terminations {f.get('terminations')}")
     print(f"  {_policy_text(m)}")
     print(f"  augment: {', '.join(m.get('augment') or []) or 'none'}; merged: {m.get('merged')}")
-    left = {k: v for k, v in (m.get("skipped_moves") or {}).items() if v}
-    excl = m.get("excluded_games") or {}
-    if left or excl:
-        print("  left out: " + ", ".join([f"{v} {k.replace('_', ' ')} moves" for k, v in left.items()]
-                                         + [f"{v} {k} games" for k, v in excl.items()]))
+    left = _left_out(m)
+    if left:
+        print(f"  left out: {left}")
 
     def line(name: str, st: dict, extra: str = "") -> None:
         if not st.get("n"):
