@@ -194,7 +194,7 @@ def _flat(table, name: str, dtype, width: int, d: Path) -> np.ndarray:
     arr = values.to_numpy() if values.null_count == 0 else None
     if arr is None:
         raise DatasetError(f"{str(d)!r}: column {name!r} has missing values")
-    return np.ascontiguousarray(arr, dtype=dtype).reshape(n, width)
+    return np.require(arr, dtype, ["C", "W"]).reshape(n, width)  # writable: torch.from_numpy takes it as is
 
 
 def load_arrays(dataset_dir: str | Path, verify: bool = True) -> TrainingArrays:
@@ -230,7 +230,7 @@ def load_arrays(dataset_dir: str | Path, verify: bool = True) -> TrainingArrays:
         col = table.column(name)
         if col.null_count:
             raise DatasetError(f"{str(d)!r}: column {name!r} has missing values")
-        return np.ascontiguousarray(col.to_numpy(), dtype=dtype)
+        return np.require(col.to_numpy(), dtype, ["C", "W"])
 
     return TrainingArrays(
         obs=_flat(table, "obs", np.float32, width, d).reshape([n] + obs_shape),
