@@ -448,7 +448,11 @@ class LocalBackend:
                           initargs=(self.board, slots))
 
     def submit(self, tasks: list[GameTask]):
-        fut = self.pool.submit(run_game_tasks, tasks)
+        return self.call(run_game_tasks, tasks)
+
+    def call(self, fn: Callable, *args: Any):
+        """Run ``fn(*args)`` (a picklable module-level function) in a worker; a handle for ``wait``/``result``."""
+        fut = self.pool.submit(fn, *args)
         fut.add_done_callback(self._finished.put)
         return fut
 
@@ -548,9 +552,17 @@ class RayBackend:
             self.started_ray = True
         self._remote = ray.remote(num_cpus=1, max_retries=0, max_calls=_RAY_MAX_CALLS)(_ray_run_game_tasks)
         self.board = ray.remote(num_cpus=0)(_RayBoard).remote()
+        self._calls: dict[Callable, Any] = {}
 
     def submit(self, tasks: list[GameTask]):
         return self._remote.remote(tasks, self.board)
+
+    def call(self, fn: Callable, *args: Any):
+        """Run ``fn(*args)`` as a Ray task (one CPU); a handle for ``wait``/``result``."""
+        remote = self._calls.get(fn)
+        if remote is None:
+            remote = self._calls[fn] = self.ray.remote(num_cpus=1, max_retries=0)(fn)
+        return remote.remote(*args)
 
     def wait(self, handles: list, timeout: float) -> list:
         done, _ = self.ray.wait(handles, num_returns=1, timeout=timeout)
