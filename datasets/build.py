@@ -319,7 +319,7 @@ def _augment(obs, legal, policy, player, outcome, root_value, positions, syms):
         legal_parts.append(sym.apply_legal(legal))
         pol_parts.append(sym.apply_policy(policy))
         perm = sym.action_perm.tolist()
-        pos.extend(tuple(perm[a] for a in seq) for seq in positions)
+        pos.extend(tuple(map(perm.__getitem__, seq)) for seq in positions)
     k = len(syms) + 1
     return (np.concatenate(obs_parts), np.concatenate(legal_parts), np.concatenate(pol_parts),
             np.tile(player, k), np.tile(outcome, k), np.tile(root_value, k), pos)
