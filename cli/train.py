@@ -30,6 +30,24 @@ def add_parsers(top_sub: argparse._SubParsersAction) -> argparse._SubParsersActi
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=run_distill)
 
+    sp = sub.add_parser(
+        "selfplay", help="expert iteration: self-play, training and rated evaluation per generation, resumable",
+        description="AlphaZero-style expert iteration from a random network, as CONFIG.toml describes: each generation "
+                    "plays [selfplay] games games of network-guided PUCT against itself (Dirichlet root noise, moves "
+                    "sampled by visits for the first temperature_plies plies), many games in lockstep so one network "
+                    "call evaluates the leaves of all of them, recorded in OUT/record.db like arena games; trains on "
+                    "a FIFO buffer of the latest [buffer] positions; then plays an arena gauntlet against [evaluate] "
+                    "references and the previous generation, rated jointly (OUT/generations.jsonl).  Killed at any "
+                    "moment, the same command resumes from the last completed step (no game lost or recorded twice).",
+        epilog="Config: game, out, name, seed, generations; [network] kind, width, blocks; [selfplay] games, "
+               "lockstep, sims, c, leaves, dirichlet_alpha, dirichlet_frac, temperature_plies, workers, backend "
+               "(local|ray); [buffer] positions, augment; [train] as for distill (steps = per generation); "
+               "[evaluate] games, sims, references, previous, every, workers, move_time.  Example: "
+               "examples/selfplay_connect4.toml")
+    sp.add_argument("config", metavar="CONFIG.toml", help="self-play config (see examples/selfplay_connect4.toml)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.set_defaults(func=run_selfplay)
+
     p = sub.add_parser(
         "plot", help="loss curves (and Elo per generation and per hour, for self-play) as a PNG",
         description="Draw DIR/metrics.jsonl's loss curves (train and held-out policy cross-entropy, value MSE, "
@@ -91,6 +109,45 @@ def run_distill(args: argparse.Namespace) -> int:
     print(f"trained {result.steps} steps{start} in {result.seconds:.1f}s: final train loss "
           f"{result.final_loss:.4f}{held}")
     print(f"model: {result.model}\nmetrics: {result.metrics}\ncheckpoint: {result.checkpoint}")
+    return 0
+
+
+def run_selfplay(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from plyground.datasets.selfplay import load_selfplay_config, selfplay
+
+    cfg = load_selfplay_config(args.config)
+    console = Console(stderr=True)
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console, disable=args.quiet)
+    task = None
+
+    def progress(s) -> None:
+        nonlocal task
+        desc = f"generation {s.generation}/{s.generations} {s.phase}"
+        if task is None:
+            bar.start()
+            task = bar.add_task(desc, total=max(s.total, 1), completed=s.done, detail=s.detail)
+        else:
+            bar.update(task, description=desc, total=max(s.total, 1), completed=s.done, detail=s.detail)
+
+    console.print(f"[bold]selfplay[/]: {cfg.game}, {cfg.generations} generations of {cfg.selfplay.games} games "
+                  f"({cfg.selfplay.sims} simulations a move) -> {cfg.out}")
+    try:
+        result = selfplay(cfg, progress=progress)
+    finally:
+        if task is not None:
+            bar.stop()
+    print(f"{result.generations} generations, {result.games} self-play games in {cfg.out}"
+          + (" (resumed)" if result.resumed else ""))
+    if result.positions_per_second:
+        print(f"this run: {result.positions_per_second:.1f} self-play positions/s, "
+              f"{result.evaluations_per_second:.0f} network evaluations/s inside self-play")
+    gens = cfg.out / "generations.jsonl"
+    if gens.exists():
+        print(f"ratings per generation: {gens} (plot: plyground train plot {cfg.out})")
     return 0
 
 
