@@ -65,8 +65,36 @@ class MinimaxAgent(Agent):
                       f"move clock: at most {UNCLOCKED_SECONDS:g} s unless exact", min=0.0),
         "nodes": Param(int, None, "node budget per move", min=1),
         "exact": Param(bool, False, "solve exactly (ignores depth); use on small games or late positions"),
-        "value": Param(str, "heuristic", "leaf evaluator at the depth limit", choices=("heuristic", "rollout")),
+        "value": Param(str, "heuristic", "leaf evaluator at the depth limit (network: a policy-value network's "
+                       "value head)", choices=("heuristic", "rollout", "network")),
+        "proposer": Param(str, "all", "moves searched at the player's nodes: all, or ordered by a network's policy "
+                          "(network; with proposer_k only its k most likely)", choices=("all", "network")),
+        "proposer_k": Param(int, None, "with proposer=network: search only the k most likely moves", min=1),
+        "model": Param(str, None, "network checkpoint for value=network / proposer=network (unset: the game's "
+                       "bundled network)"),
     }
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        if self.params["proposer_k"] is not None and self.params["proposer"] != "network":
+            raise AgentSpecError("agent 'minimax': proposer_k limits a network proposer's moves; add proposer=network")
+        if self.params["model"] is not None and not self._uses_network():
+            raise AgentSpecError("agent 'minimax': model is the network of value=network or proposer=network; "
+                                 "set one of them, or drop model")
+        self._hooks = None
+
+    def _uses_network(self) -> bool:
+        return self.params["value"] == "network" or self.params["proposer"] == "network"
+
+    def _network_hooks(self, game):
+        """The network's proposer and value hooks (one network call per batch of leaves), loaded once."""
+        if self._hooks is None or self._hooks[0] != game.name:
+            from plyground.agents.neural.agents import resolve_model
+            from plyground.agents.neural.checkpoint import load_network
+            from plyground.agents.neural.evaluator import NetEvaluator, net_hooks
+            net, _ = load_network(resolve_model(self.params["model"], game), game=game)
+            self._hooks = (game.name, *net_hooks(NetEvaluator(net, game, threads=1)))
+        return self._hooks[1], self._hooks[2]
 
     def check_game(self, game) -> None:
         """Alpha-beta plays two-player zero-/constant-sum games of perfect information, with chance
@@ -88,25 +116,43 @@ class MinimaxAgent(Agent):
                 f"minimax assumes the opponent minimises the player's return (zero- or constant-sum "
                 f"utilities); {t.name} is {t.utility.replace('_', '-')}: use mcts, which backs up each "
                 "player's own value")
+        if self._uses_network():
+            from plyground.agents.neural.agents import resolve_model
+            from plyground.agents.neural.checkpoint import CheckpointError, check_fits, load_network
+            try:
+                _, ckpt = load_network(resolve_model(self.params["model"], game))
+                check_fits(ckpt, game)
+            except CheckpointError as e:
+                raise UnsupportedGameError(f"minimax cannot use its network on {game.name}: {e}") from None
 
     def warm_up(self, game) -> None:
         """Load (or compile) the alpha-beta engine's numba code for ``game``: the depth-limited
         search, and the exact solver when ``exact`` is set."""
         from plyground.search import alphabeta
         alphabeta.warm_up(game, exact=self.params["exact"])
+        if self._uses_network():
+            self._network_hooks(game)
 
     def act(self, state, clock: float | None = None) -> Decision:
         from plyground.search import alphabeta
         from plyground.search.hooks import HeuristicValue, RolloutValue
 
         p = self.params
-        value = HeuristicValue() if p["value"] == "heuristic" else RolloutValue()
         t = time.perf_counter()
+        proposer = None
+        if self._uses_network():
+            net_proposer, net_value = self._network_hooks(state.game if hasattr(state, "game") else state.get_game())
+            proposer = net_proposer if p["proposer"] == "network" else None
+        if p["value"] == "network":
+            value = net_value
+        else:
+            value = HeuristicValue() if p["value"] == "heuristic" else RolloutValue()
         limit = _budget(p["time"], clock)
         if limit is None and not p["exact"]:
             limit = UNCLOCKED_SECONDS
         result = alphabeta.search(state, depth=None if p["exact"] else p["depth"], max_nodes=p["nodes"],
-                                  time_limit=limit, exact=p["exact"], value=value)
+                                  time_limit=limit, exact=p["exact"], value=value, proposer=proposer,
+                                  proposer_k=p["proposer_k"])
         return Decision(action=result.best_action, think_time=time.perf_counter() - t,
                         value=result.value, search=result.to_json())
 
