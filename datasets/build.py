@@ -413,7 +413,7 @@ def build_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Path, *
         # the games each record contributes, before the game and termination filters
         candidates = []
         for rec, tset in zip(records, tids):
-            rows = rec.games()
+            rows = sorted(rec.games(), key=lambda r: r["id"])  # by id: the same record gives the same rows
             candidates.append([r for r in rows if tset is None or r["tournament"] in tset])
         names: dict[str, int] = {}
         for rows in candidates:
