@@ -2,7 +2,6 @@
 moment resumes to the same generations, games and (one worker, fixed seed) the same weights bit for bit."""
 
 import json
-import os
 import random
 import signal
 import subprocess
