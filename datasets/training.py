@@ -59,6 +59,7 @@ import numpy as np
 from plyground.games.errors import PlygroundError
 
 VALUE_TARGETS = ("outcome", "root", "mix")
+LR_SCHEDULES = ("constant", "cosine")
 CHECKPOINT_NAME = "checkpoint.pt"
 MODEL_NAME = "model.pt"
 METRICS_NAME = "metrics.jsonl"
@@ -107,12 +108,14 @@ class NetworkSettings:
 class TrainSettings:
     """``[train]``: the optimisation.  ``value_target``: ``outcome`` (the game's result for the mover),
     ``root`` (the recorded search's root value; rows without one use the outcome) or ``mix``
-    (``value_mix * root + (1 - value_mix) * outcome``).  ``threads``: torch CPU threads (the bit-exact
-    resume holds for a fixed count)."""
+    (``value_mix * root + (1 - value_mix) * outcome``).  ``lr_schedule``: ``constant``, or ``cosine``
+    (from ``lr`` down to 0 over ``steps``, half a cosine: the last steps fine-tune).  ``threads``: torch
+    CPU threads (the bit-exact resume holds for a fixed count)."""
 
     steps: int = 1000
     batch_size: int = 256
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     weight_decay: float = 1e-4
     value_weight: float = 1.0
     value_target: str = "outcome"
@@ -159,6 +162,7 @@ HELP = {
         "steps": "optimizer steps in all, >= 1 (default 1000)",
         "batch_size": "rows per minibatch, >= 1 (default 256)",
         "lr": "AdamW learning rate, > 0 (default 0.001)",
+        "lr_schedule": "constant | cosine (from lr down to 0 over steps; default constant)",
         "weight_decay": "AdamW weight decay, >= 0 (default 0.0001)",
         "value_weight": "weight of the value MSE beside the policy cross-entropy, >= 0 (default 1)",
         "value_target": "outcome | root | mix (default outcome)",
@@ -256,6 +260,9 @@ def config_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".", source
 
     t = _table(data, "train")
     dflt = TrainSettings()
+    sched = t.get("lr_schedule", dflt.lr_schedule)
+    if sched not in LR_SCHEDULES:
+        raise _bad("train.lr_schedule", sched, f"allowed: {', '.join(LR_SCHEDULES)}")
     vt = t.get("value_target", dflt.value_target)
     if vt not in VALUE_TARGETS:
         raise _bad("train.value_target", vt, f"allowed: {', '.join(VALUE_TARGETS)}")
@@ -263,6 +270,7 @@ def config_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".", source
         steps=_int("train.steps", t.get("steps", dflt.steps), 1),
         batch_size=_int("train.batch_size", t.get("batch_size", dflt.batch_size), 1),
         lr=_num("train.lr", t.get("lr", dflt.lr), 0.0, lo_open=True),
+        lr_schedule=sched,
         weight_decay=_num("train.weight_decay", t.get("weight_decay", dflt.weight_decay), 0.0),
         value_weight=_num("train.value_weight", t.get("value_weight", dflt.value_weight), 0.0),
         value_target=vt,
@@ -375,6 +383,14 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(int(seed))
         self.step = 0
 
+    def lr_at(self, step: int) -> float:
+        """The learning rate of the update that follows ``step`` updates (a function of the step only,
+        so a resumed run uses the same rates)."""
+        s = self.settings
+        if s.lr_schedule == "cosine":
+            return s.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, s.steps) / s.steps))
+        return s.lr
+
     def tensors(self, data: Any) -> TensorData:
         return data if isinstance(data, TensorData) else TensorData.from_arrays(data, self.settings)
 
@@ -395,6 +411,9 @@ class Trainer:
         t0 = time.perf_counter()
         tot = pol = val = 0.0
         for _ in range(n_steps):
+            lr = self.lr_at(self.step)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
             idx = torch.randint(n, (s.batch_size,), generator=self.generator)
             batch = TensorData(data.obs[idx], data.player[idx], data.legal[idx], data.policy[idx], data.value[idx])
             loss, pl, vl = losses(self.net, batch, s.value_weight)
@@ -575,10 +594,13 @@ def _check_resumable(payload: Mapping[str, Any], config: DistillConfig, dataset_
             f"(or delete {config.out})")
     old, new = _flat(payload.get("config") or {}), _flat(config.to_dict())
     diff = [k for k in _COMPARED if old.get(k) != new.get(k)]
+    if not diff and config.train.lr_schedule != "constant" and old.get("train.steps") != config.train.steps:
+        diff = ["train.steps"]  # the schedule's rates depend on the number of steps
     if diff:
         shown = ", ".join(f"{k} = {old.get(k)!r} there, {new.get(k)!r} here" for k in diff)
         raise TrainingError(f"{ckpt} was trained with another config ({shown}); it resumes only with the same "
-                            f"settings (train.steps may be raised): set a new out directory (or delete {config.out})")
+                            "settings (train.steps may be raised when train.lr_schedule is constant): set a new out "
+                            f"directory (or delete {config.out})")
 
 
 class _Deterministic:
@@ -657,6 +679,9 @@ def distill(config: DistillConfig, progress: Callable[[TrainStatus], None] | Non
         raise TrainingError(f"config field out: {str(out)!r} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, model_path, metrics_path = out / CHECKPOINT_NAME, out / MODEL_NAME, out / METRICS_NAME
+    for name in (CHECKPOINT_NAME, MODEL_NAME, METRICS_NAME):  # temporaries of a write a kill interrupted
+        for stale in out.glob(name + ".tmp*"):
+            stale.unlink(missing_ok=True)
     ts = config.train
     try:
         net_config = NetConfig(obs_shape=tuple(manifest["obs_shape"]), num_actions=int(manifest["num_actions"]),
@@ -771,7 +796,7 @@ def distill(config: DistillConfig, progress: Callable[[TrainStatus], None] | Non
                     last_loss = window[0] / k
                     metrics.write({"event": "train", "step": step, "time": round(now(), 4), "wall": time.time(),
                                    "loss": last_loss, "policy_loss": window[1] / k, "value_loss": window[2] / k,
-                                   "lr": ts.lr, "steps_per_second": window[3] / dt if dt > 0 else None})
+                                   "lr": trainer.lr_at(step - 1), "steps_per_second": window[3] / dt if dt > 0 else None})
                     window[:] = [0.0, 0.0, 0.0, 0]
                     window_t = time.perf_counter()
                 if hold_data is not None and (step % ts.eval_every == 0 or final):
