@@ -371,7 +371,8 @@ class Trainer:
     ``train_steps(data, n)`` runs ``n`` steps on ``data`` (a ``TensorData`` or an object with
     ``TrainingArrays``' fields, turned into tensors once per call) and returns their mean losses;
     ``evaluate(data)`` measures a split without changing anything (eval mode, no gradients, no random
-    numbers).  ``step`` counts every step taken, over calls and resumes.
+    numbers).  ``step`` counts every step taken, over calls and resumes.  A ``cosine`` schedule spans
+    ``settings.steps`` steps in all; a trainer asked to go past them refuses (``constant`` trains on).
     """
 
     def __init__(self, net, settings: TrainSettings, seed: int = 0) -> None:
@@ -407,6 +408,10 @@ class Trainer:
         if n_steps < 0:
             raise TrainingError(f"n_steps must be >= 0; got {n_steps}")
         s = self.settings
+        if s.lr_schedule != "constant" and self.step + n_steps > s.steps:
+            raise TrainingError(f"the {s.lr_schedule} learning-rate schedule spans train.steps = {s.steps} steps; "
+                                f"this trainer is at step {self.step} and was asked for {n_steps} more (use "
+                                "lr_schedule = \"constant\" to train on indefinitely)")
         self.net.train()
         t0 = time.perf_counter()
         tot = pol = val = 0.0

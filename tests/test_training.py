@@ -340,6 +340,10 @@ def test_trainer_state_dict_continues_exactly():
         assert torch.equal(v, c.net.state_dict()[k]), k
     ev = c.evaluate(arrays)
     assert set(ev) == {"policy_ce", "value_mse", "top1", "rows"} and ev["rows"] == 64
+    cosine = Trainer(c.net, TrainSettings(batch_size=8, lr_schedule="cosine", steps=30))
+    cosine.train_steps(arrays, 30)
+    with pytest.raises(TrainingError, match="spans train.steps = 30 steps"):
+        cosine.train_steps(arrays, 1)
     assert torch.equal(c.generator.get_state(), a.generator.get_state())
 
 
