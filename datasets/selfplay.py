@@ -191,6 +191,9 @@ def config_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".") -> Sel
                          ("evaluate.workers", cfg.evaluate.workers, 1), ("train.steps", cfg.train.steps, 0)):
         if v < lo:
             raise SelfPlayError(f"config field {where!r}: {v} must be >= {lo}")
+    if getattr(cfg.train, "lr_schedule", "constant") != "constant":
+        raise SelfPlayError(f"config field 'train.lr_schedule': {cfg.train.lr_schedule!r}; self-play trains a "
+                            "constant rate per generation (a cosine decay spans one distill run): use constant")
     if sp.backend not in ("local", "ray"):
         raise SelfPlayError(f"config field 'selfplay.backend': {sp.backend!r} is not one of local, ray")
     if not 0.0 <= sp.dirichlet_frac <= 1.0 or sp.dirichlet_alpha <= 0:

@@ -169,3 +169,29 @@ def test_minimax_with_network_hooks(c4_model):
     d = a.act(games.play_moves(g, "4453"))
     assert d.action in range(7)
     assert len([v for v in d.search["action_values"].values()]) <= 7
+
+
+def test_bundled_tictactoe_network_plays_optimally_everywhere():
+    """The shipped network's move keeps the game-theoretic value in every reachable non-terminal
+    position (exact values by negamax over OpenSpiel's rules)."""
+    import pyspiel
+
+    root = pyspiel.load_game("tic_tac_toe").new_initial_state()
+    memo, stack, positions = {}, [root], {}
+    while stack:
+        s = stack.pop()
+        if s.is_terminal() or str(s) in positions:
+            continue
+        positions[str(s)] = s
+        for a in s.legal_actions():
+            stack.append(s.child(a))
+    assert len(positions) == 4520
+    g = games.make("tictactoe")
+    a = agents.make("neural")
+    wrong = []
+    for s in positions.values():
+        best, _ = _exact_moves(s)
+        ours = games.play_moves(g, " ".join(str(x) for x in s.history()))
+        if a.act(ours).action not in best:
+            wrong.append(s.history())
+    assert not wrong, f"{len(wrong)} positions with a non-optimal move, e.g. {wrong[:3]}"

@@ -452,7 +452,6 @@ def exact_positions():
 OPENING_PLAN = {0: 2, 1: 20, 2: 100, 3: 300, 4: 1000, 5: 1500, 6: 1000, 7: 400}
 
 
-@pytest.mark.slow
 def test_tictactoe_end_to_end(tmp_path):
     """Exact play recorded by the arena -> dataset (proven-best set, the square's symmetries) ->
     `train distill` with the example config -> the network's argmax move is optimal in every reachable
