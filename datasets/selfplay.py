@@ -5,8 +5,10 @@
 1. **Self-play.** The generation's network (``OUT/generations/gen-<g>.pt``) plays
    ``selfplay.games`` games against itself with PUCT (network prior and value; Dirichlet noise at
    the root; moves sampled in proportion to visits for the first ``temperature_plies`` plies, then
-   the most visited).  Games advance in lockstep, ``lockstep`` per task, so one network call
-   evaluates the leaves of all of them (``search.native.lockstep``); tasks run on the arena's
+   the most visited).  On native games the games of a task (``lockstep`` of them) advance in
+   lockstep, so one network call evaluates the leaves of all of them (``search.native.lockstep``);
+   other games (any two-player zero-sum OpenSpiel game with an observation tensor) play one after
+   another with the plain-Python PUCT, ``leaves`` leaves per network call.  Tasks run on the arena's
    backends (a local process pool or Ray).  Every game and move, with its search's visits and
    values, is recorded in the run's SQLite record (``OUT/record.db``, tournament
    ``<name>-selfplay-g<g>``), exactly like an arena game: it can be replayed, exported, turned into
@@ -205,11 +207,16 @@ def config_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".") -> Sel
         g = games.make(cfg.game)
     except PlygroundError as e:
         raise SelfPlayError(f"config field 'game': {e}") from None
-    from plyground.games.native.encode import ENCODERS
-    if g.name not in ENCODERS:
-        raise SelfPlayError(f"config field 'game': self-play runs on the native games ({', '.join(sorted(ENCODERS))}); "
-                            f"for {cfg.game}, record neural-mcts games with `plyground arena run` and train with "
-                            "`plyground train distill`")
+    from plyground.games.traits import traits
+    t = traits(g)
+    if t.num_players != 2 or not t.perfect_information or t.chance or not t.win_draw_loss or t.simultaneous:
+        raise SelfPlayError(f"config field 'game': self-play searches two-player zero-sum games of perfect "
+                            f"information without chance; {cfg.game} is not one")
+    try:
+        g.observation_tensor_shape()
+        g.new_initial_state().observation_tensor()
+    except Exception as e:  # noqa: BLE001 - any adapter's way of saying it has none
+        raise SelfPlayError(f"config field 'game': {cfg.game} has no observation tensor for a network ({e})") from None
     if cfg.evaluate.games:
         from plyground import agents
         for spec in cfg.evaluate.references:
@@ -262,9 +269,24 @@ def play_selfplay_task(task: dict) -> dict:
     sp = task["settings"]
     seed = int(task["seed"])
     rng = np.random.default_rng(seed)
-    engine = LockstepPUCT(game, ev.evaluate_native, sims=sp["sims"], c=sp["c"], leaves_per_tree=sp["leaves"],
-                          dirichlet_alpha=sp["dirichlet_alpha"], dirichlet_frac=sp["dirichlet_frac"], solver=True,
-                          seed=seed)
+    calls0, positions0, seconds0 = ev.calls, ev.positions, ev.seconds
+    if game.name in _native():
+        engine = LockstepPUCT(game, ev.evaluate_native, sims=sp["sims"], c=sp["c"], leaves_per_tree=sp["leaves"],
+                              dirichlet_alpha=sp["dirichlet_alpha"], dirichlet_frac=sp["dirichlet_frac"],
+                              solver=True, seed=seed)
+
+        def run_search(states):
+            return engine.search([s.array for s in states])
+    else:   # the plain-Python PUCT, one game at a time, its leaves in batches of `leaves`
+        from plyground.agents.neural.evaluator import net_hooks
+        from plyground.search.mcts import MCTS
+        proposer, value = net_hooks(ev)
+        mcts = MCTS(sims=sp["sims"], c=sp["c"], variant="puct", solver=True, batch_size=sp["leaves"],
+                    proposer=proposer, value=value, dirichlet_alpha=sp["dirichlet_alpha"],
+                    dirichlet_frac=sp["dirichlet_frac"], reuse_tree=False, seed=seed)
+
+        def run_search(states):
+            return [_tree_result(mcts.search(s)) for s in states]
     ids = task["ids"]
     states = [game.new_initial_state() for _ in ids]
     moves: list[list[tuple]] = [[] for _ in ids]
@@ -277,7 +299,7 @@ def play_selfplay_task(task: dict) -> dict:
         if not active:
             break
         ts = time.perf_counter()
-        results = engine.search([states[i].array for i in active])
+        results = run_search([states[i] for i in active])
         share = (time.perf_counter() - ts) / len(active)
         for i, r in zip(active, results):
             s = states[i]
@@ -310,8 +332,22 @@ def play_selfplay_task(task: dict) -> dict:
                dumps_json(task["players"]), dumps_json(returns), "normal", "", 1, seed, dumps_json([]),
                len(moves[i]), now_iso(started[i]), now_iso(ended[i]))
         rows.append((row, moves[i]))
-    return {"games": rows, "positions": positions, "evaluations": engine.evaluations,
-            "eval_seconds": engine.eval_seconds, "seconds": time.perf_counter() - t0}
+    return {"games": rows, "positions": positions, "evaluations": ev.positions - positions0,
+            "network_calls": ev.calls - calls0, "eval_seconds": ev.seconds - seconds0,
+            "seconds": time.perf_counter() - t0}
+
+
+def _native() -> set[str]:
+    from plyground.games.native.encode import ENCODERS
+    return set(ENCODERS)
+
+
+def _tree_result(r):
+    """A plain-Python MCTS ``SearchResult`` in the lockstep engine's ``TreeResult`` form."""
+    from plyground.search.native.lockstep import TreeResult
+    return TreeResult(best_action=int(r.best_action), visits={int(a): int(n) for a, n in r.visits.items()},
+                      action_values={int(a): float(v) for a, v in r.action_values.items()}, value=float(r.value),
+                      exact=bool(r.exact), sims=int(r.nodes), depth=int(r.depth))
 
 
 # ---------------------------------------------------------------- the run

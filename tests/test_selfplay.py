@@ -70,8 +70,8 @@ def test_config_errors_name_the_key(tmp_path):
         config_from_dict({"game": "tictactoe", "out": "x", "generation": 3})
     with pytest.raises(SelfPlayError, match="'selfplay.games': 0 must be >= 1"):
         config_from_dict({"game": "tictactoe", "out": "x", "selfplay": {"games": 0}})
-    with pytest.raises(SelfPlayError, match="self-play runs on the native games"):
-        config_from_dict({"game": "openspiel:hex(board_size=5)", "out": "x"})
+    with pytest.raises(SelfPlayError, match="kuhn_poker is not one"):
+        config_from_dict({"game": "openspiel:kuhn_poker", "out": "x"})
     with pytest.raises(SelfPlayError, match="no self-play config at"):
         load_selfplay_config(tmp_path / "none.toml")
     with pytest.raises(SelfPlayError, match="'train.lr'.*not a finite number"):
@@ -122,3 +122,19 @@ def test_sigkill_at_a_random_moment_resumes_to_the_same_run(tmp_path):
     for k, v in ck_a["state_dict"].items():
         assert torch.equal(v, ck_b["state_dict"][k]), f"{k} differs after the resume (killed after {delay:.1f}s)"
     assert ck_a["trainer"]["step"] == ck_b["trainer"]["step"] == 45
+
+
+def test_an_openspiel_game_self_plays_through_the_plain_python_search(tmp_path):
+    cfg = config_from_dict({"game": "openspiel:hex(board_size=3)", "out": str(tmp_path / "hex"), "generations": 1,
+                            "network": {"width": 4, "blocks": 1},
+                            "selfplay": {"games": 4, "lockstep": 2, "sims": 8, "leaves": 4},
+                            "train": {"steps": 3, "batch_size": 8}, "evaluate": {"games": 0}})
+    res = selfplay(cfg)
+    assert res.generations == 1 and res.games == 4
+    with Record(cfg.out / "record.db") as rec:
+        games = rec.games()
+        assert len(games) == 4
+        for g in games:
+            moves = rec.moves(g["id"])
+            assert moves and all(str(m["action"]) in m["decision"]["search"]["visits"] for m in moves)
+    assert (cfg.out / "generations" / "gen-001.pt").exists()

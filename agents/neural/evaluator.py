@@ -50,14 +50,24 @@ class NetEvaluator:
         self.num_actions = int(game.num_distinct_actions())
         self.calls = 0
         self.positions = 0
+        self.seconds = 0.0   # inside the network (forward and softmax), over all calls
         self._buffers: dict[int, tuple] = {}
 
     def evaluate_arrays(self, obs: np.ndarray, player: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Priors ``[B, A]`` (softmax over the legal actions) and values ``[B]`` for encoded inputs."""
+        import time
+
         import torch
 
+        t = time.perf_counter()
         self.calls += 1
         self.positions += len(obs)
+        try:
+            return self._forward(torch, obs, player, mask)
+        finally:
+            self.seconds += time.perf_counter() - t
+
+    def _forward(self, torch, obs, player, mask) -> tuple[np.ndarray, np.ndarray]:
         with torch.inference_mode():
             m = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.bool_))
             logits, value = self.net(torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32)),
