@@ -656,12 +656,17 @@ def _write_generations(cfg: SelfPlayConfig, state: dict) -> list[dict]:
     lines = []
     metrics = [json.loads(x) for x in (cfg.out / METRICS_NAME).read_text().splitlines() if x.strip()] \
         if (cfg.out / METRICS_NAME).exists() else []
+    # hours of training when generation g was made: self-play and training wall time of the
+    # generations before it (evaluation is not training); a resumed phase counts its last run
+    spent: dict[tuple[str, int], float] = {}
+    for m in metrics:
+        if m.get("event") in ("selfplay", "train"):
+            spent[(m["event"], m["generation"])] = m.get("seconds", 0.0)
     train_s = {}
     acc = 0.0
-    for m in metrics:
-        if m.get("event") == "train":
-            acc += m.get("seconds", 0.0)
-            train_s[m["generation"]] = acc
+    for g in range(0, state["generation"] + 1):
+        acc += spent.get(("selfplay", g - 1), 0.0) + spent.get(("train", g), 0.0)
+        train_s[g] = acc
     for g in range(0, state["generation"] + 1):
         name = _eval_name(cfg, g)
         if name not in players:
