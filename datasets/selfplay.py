@@ -288,6 +288,7 @@ def play_selfplay_task(task: dict) -> dict:
         def run_search(states):
             return [_tree_result(mcts.search(s)) for s in states]
     ids = task["ids"]
+    pid = os.getpid()   # the process that played (tells workers apart in the record)
     states = [game.new_initial_state() for _ in ids]
     moves: list[list[tuple]] = [[] for _ in ids]
     started = [time.time()] * len(ids)
@@ -318,7 +319,7 @@ def play_selfplay_task(task: dict) -> dict:
                       "action_values": {str(a): float(v) for a, v in r.action_values.items()},
                       "score": None, "extra": {"impl": "numba-lockstep", "variant": "puct", "network": True}}
             decision = {"action": action, "think_time": share, "value": r.value, "search": search, "llm": {},
-                        "fallback": None, "info": {"selfplay": True, "sampled": sampled}}
+                        "fallback": None, "info": {"selfplay": True, "sampled": sampled, "pid": pid}}
             moves[i].append((ids[i], ply, player, action, s.action_to_string(player, action), share,
                              dumps_json(decision)))
             s.apply_action(action)

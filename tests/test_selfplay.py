@@ -2,6 +2,7 @@
 moment resumes to the same generations, games and (one worker, fixed seed) the same weights bit for bit."""
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -138,3 +139,21 @@ def test_an_openspiel_game_self_plays_through_the_plain_python_search(tmp_path):
             moves = rec.moves(g["id"])
             assert moves and all(str(m["action"]) in m["decision"]["search"]["visits"] for m in moves)
     assert (cfg.out / "generations" / "gen-001.pt").exists()
+
+
+@pytest.mark.slow
+def test_selfplay_on_a_local_ray_instance(tmp_path):
+    ray = pytest.importorskip("ray")
+    cfg = load_selfplay_config(_write(tmp_path, "ray", **{"generations = 3": "generations = 1",
+                                                         "leaves = 4": 'leaves = 4\nworkers = 2\nbackend = "ray"'}))
+    try:
+        res = selfplay(cfg)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    assert res.generations == 1 and res.games == 12
+    with Record(cfg.out / "record.db") as rec:
+        ids = [g["id"] for g in rec.games()]
+        assert len(ids) == len(set(ids)) == 12
+        pids = {m["decision"]["info"]["pid"] for g in ids for m in rec.moves(g)}
+    assert pids and os.getpid() not in pids   # the tasks ran in Ray's worker processes
