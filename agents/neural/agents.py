@@ -181,6 +181,12 @@ class NeuralMCTSAgent(_NetworkAgent):
                                        "network's policy from the player's own observation")
         super().check_game(game)
 
+    def warm_up(self, game) -> None:
+        """Load the network and compile the search: a tiny search from the initial state."""
+        super().warm_up(game)
+        self.act(game.new_initial_state())
+        self._engine = None
+
     def act(self, state, clock: float | None = None) -> Decision:
         from plyground.search.result import SearchResult
 
