@@ -29,8 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from plyground.search.native.mcts import (ENTRIES, META_MAXDEPTH, ROOT_SOLVED, UNSOLVED, NativeTree,
-                                          make_tables, seed_numba)
+from plyground.search.native.mcts import ENTRIES, META_MAXDEPTH, ROOT_SOLVED, NativeTree, make_tables, seed_numba
 
 Evaluator = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
@@ -159,24 +158,7 @@ class LockstepPUCT:
         tree.x[ch.start:ch.stop] = p / (1.0 + tree.vis[ch.start:ch.stop])
 
     def _result(self, tree: NativeTree, sims: int, seconds: float) -> TreeResult:
-        visits, values = {}, {}
-        kids = list(tree.children(0))
-        for i in kids:
-            a = int(tree.act[i])
-            visits[a] = int(tree.vis[i])
-            sv = int(tree.solved[i])
-            values[a] = float(sv) if sv != UNSOLVED else (float(tree.wsum[i] / tree.vis[i]) if tree.vis[i] else 0.0)
-        wins = [i for i in kids if tree.solved[i] == 1]
-        alive = [i for i in kids if tree.solved[i] != -1] or kids
-        pick = wins or alive
-        best = max(pick, key=lambda i: (tree.vis[i], tree.prior[i], -i)) if pick else -1
-        exact = self.solver and int(tree.solved[0]) != UNSOLVED
-        if exact:
-            value = -float(tree.solved[0])
-        elif tree.vis[0]:
-            value = -float(tree.wsum[0] / tree.vis[0])
-        else:
-            value = 0.0
-        return TreeResult(best_action=int(tree.act[best]) if best >= 0 else -1, visits=visits, action_values=values,
-                          value=value, exact=bool(exact), sims=sims, depth=int(tree.meta[META_MAXDEPTH]),
-                          extra={"tree_nodes": tree.used, "seconds": seconds})
+        visits, values, value, exact = tree.root_stats(self.solver)
+        best = int(tree.act[tree.best_child(0)]) if visits else -1
+        return TreeResult(best_action=best, visits=visits, action_values=values, value=value, exact=exact, sims=sims,
+                          depth=int(tree.meta[META_MAXDEPTH]), extra={"tree_nodes": tree.used, "seconds": seconds})

@@ -109,6 +109,35 @@ class NativeTree:
         f = int(self.fc[node])
         return range(f, f + int(self.nch[node])) if f >= 0 else range(0)
 
+    def best_child(self, node: int = 0) -> int:
+        """The child to play: a proven win (most visited), else the most visited child not proven
+        lost (ties: the higher mean value, then the first)."""
+        kids = list(self.children(node))
+        solved, vis, wsum = self.solved, self.vis, self.wsum
+        wins = [i for i in kids if solved[i] == 1]
+        if wins:
+            return max(wins, key=lambda i: (vis[i], -i))
+        alive = [i for i in kids if solved[i] != -1] or kids
+        return max(alive, key=lambda i: (vis[i], wsum[i] / vis[i] if vis[i] else -2.0, -i))
+
+    def root_stats(self, solver: bool) -> tuple[dict[int, int], dict[int, float], float, bool]:
+        """The root children's visits and values (proven ones exact), the root value for the player
+        to move, and whether the solver proved it."""
+        visits, values = {}, {}
+        for i in self.children(0):
+            a = int(self.act[i])
+            visits[a] = int(self.vis[i])
+            sv = int(self.solved[i])
+            values[a] = float(sv) if sv != UNSOLVED else (float(self.wsum[i] / self.vis[i]) if self.vis[i] else 0.0)
+        exact = bool(solver) and int(self.solved[0]) != UNSOLVED
+        if exact:
+            value = -float(self.solved[0])
+        elif self.vis[0]:
+            value = -float(self.wsum[0] / self.vis[0])
+        else:
+            value = 0.0
+        return visits, values, value, exact
+
     def reroot(self, new_root: int) -> None:
         """Keep only the subtree under ``new_root``, compacted so that it becomes node 0."""
         new = tuple(np.empty_like(a) for a in self.arrays())
@@ -811,49 +840,24 @@ class NativeMCTS:
                 priors[b, a] = p
 
     # ------------------------------------------------------------ the answer
-    def _best_child(self, node: int) -> int:
-        tree = self.tree
-        kids = list(tree.children(node))
-        solved, vis, wsum = tree.solved, tree.vis, tree.wsum
-        wins = [i for i in kids if solved[i] == 1]
-        if wins:
-            return max(wins, key=lambda i: (vis[i], -i))
-        alive = [i for i in kids if solved[i] != -1] or kids
-        return max(alive, key=lambda i: (vis[i], wsum[i] / vis[i] if vis[i] else -2.0, -i))
-
     def _result(self, cfg, state, t0, done, reused, reason, batches, evaluated):
         import time
 
         from plyground.search.result import SearchResult
 
         tree = self.tree
-        visits, values = {}, {}
-        for i in tree.children(0):
-            a = int(tree.act[i])
-            visits[a] = int(tree.vis[i])
-            sv = int(tree.solved[i])
-            if sv != UNSOLVED:
-                values[a] = float(sv)
-            else:
-                values[a] = float(tree.wsum[i] / tree.vis[i]) if tree.vis[i] else 0.0
+        visits, values, value, root_solved = tree.root_stats(cfg.solver)
         if visits:
-            best = int(tree.act[self._best_child(0)])
+            best = int(tree.act[tree.best_child(0)])
         else:
             best = int(state.legal_actions()[0])
         pv = []
         node = 0
         while tree.fc[node] >= 0 and tree.nch[node] > 0:
-            node = self._best_child(node)
+            node = tree.best_child(node)
             if tree.vis[node] == 0:
                 break
             pv.append(int(tree.act[node]))
-        root_solved = cfg.solver and int(tree.solved[0]) != UNSOLVED
-        if root_solved:
-            value = -float(tree.solved[0])
-        elif tree.vis[0]:
-            value = -float(tree.wsum[0] / tree.vis[0])
-        else:
-            value = 0.0
         return SearchResult(
             best_action=best, value=value, engine="mcts", nodes=int(done), depth=int(tree.meta[META_MAXDEPTH]),
             pv=pv, action_values=values, visits=visits, seconds=time.perf_counter() - t0, exact=bool(root_solved),
