@@ -449,9 +449,6 @@ def exact_positions():
 
 
 # games of exact self-play per random-opening length (0 = from the start): many positions are reached
-OPENING_PLAN = {0: 2, 1: 20, 2: 100, 3: 300, 4: 1000, 5: 1500, 6: 1000, 7: 400}
-
-
 def test_tictactoe_end_to_end(tmp_path):
     """Exact play recorded by the arena -> dataset (proven-best set, the square's symmetries) ->
     `train distill` with the example config -> the network's argmax move is optimal in every reachable
@@ -460,21 +457,18 @@ def test_tictactoe_end_to_end(tmp_path):
     import pyspiel
 
     from plyground import agents, games
-    from plyground.arena.config import config_from_dict as tournament
     from plyground.arena.match import play_game
-    from plyground.arena.runner import run_tournament
     from plyground.datasets.build import build_dataset
     from plyground.datasets.store import load_arrays
 
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_tictactoe", REPO / "tools" / "train_tictactoe.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)   # the record the bundled network is trained from, made the same way
+
     t0 = time.monotonic()
     db = tmp_path / "exact.db"
-    for plies, n in OPENING_PLAN.items():
-        cfg = tournament({"name": f"exact-{plies}", "game": "tictactoe", "seed": plies, "colour_swap": False,
-                          "games_per_pairing": n,
-                          "agents": [{"agent": "minimax", "exact": True, "name": "exact-a"},
-                                     {"agent": "minimax", "exact": True, "depth": 9, "name": "exact-b"}],
-                          **({"openings": {"random_plies": plies}} if plies else {})})
-        s = run_tournament(cfg, db, workers=2)
+    for s, n in zip(tool.record_exact_play(db), tool.OPENING_PLAN.values()):
         assert s.played == n and not s.aborted
     t_record = time.monotonic() - t0
     data = tmp_path / "data"
@@ -528,7 +522,7 @@ def test_tictactoe_end_to_end(tmp_path):
             assert r.returns[seat] >= exact, (op, seat, r.returns)
             if not op:
                 assert r.returns[seat] == 0.0  # from the start: a draw either way round
-    print(f"\nrecord {sum(OPENING_PLAN.values())} games {t_record:.1f}s; dataset {manifest['rows']} rows from "
+    print(f"\nrecord {sum(tool.OPENING_PLAN.values())} games {t_record:.1f}s; dataset {manifest['rows']} rows from "
           f"{manifest['positions']} positions, {covered}/{len(truth)} reachable positions in it, {t_build:.1f}s; "
           f"training {result.steps} steps {t_train:.1f}s; optimal in {len(truth)}/{len(truth)} positions; "
           f"{played} games vs minimax:depth=9, none below the exact value")

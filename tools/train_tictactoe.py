@@ -18,22 +18,32 @@ REPO = Path(__file__).resolve().parent.parent
 OPENING_PLAN = {0: 2, 1: 20, 2: 100, 3: 300, 4: 1000, 5: 1500, 6: 1000, 7: 400}
 
 
-def main() -> int:
+def record_exact_play(db: Path, workers: int = 2) -> list:
+    """Arena tournaments of ``minimax:exact=true`` against itself from random openings of 0 to 7 plies
+    (``OPENING_PLAN``: plies -> games) into ``db``; returns the run summaries.  The two entries differ
+    only by an ignored ``depth`` (the arena refuses two identical players)."""
     from plyground.arena.config import config_from_dict as tournament
     from plyground.arena.runner import run_tournament
-    from plyground.datasets.build import build_dataset
-    from plyground.datasets.training import config_from_dict, distill
 
-    run = REPO / "runs" / "tictactoe_exact"
-    run.mkdir(parents=True, exist_ok=True)
-    db = run / "exact.db"
+    out = []
     for plies, n in OPENING_PLAN.items():
         cfg = tournament({"name": f"exact-{plies}", "game": "tictactoe", "seed": plies, "colour_swap": False,
                           "games_per_pairing": n,
                           "agents": [{"agent": "minimax", "exact": True, "name": "exact-a"},
                                      {"agent": "minimax", "exact": True, "depth": 9, "name": "exact-b"}],
                           **({"openings": {"random_plies": plies}} if plies else {})})
-        run_tournament(cfg, db, workers=2)
+        out.append(run_tournament(cfg, db, workers=workers))
+    return out
+
+
+def main() -> int:
+    from plyground.datasets.build import build_dataset
+    from plyground.datasets.training import config_from_dict, distill
+
+    run = REPO / "runs" / "tictactoe_exact"
+    run.mkdir(parents=True, exist_ok=True)
+    db = run / "exact.db"
+    record_exact_play(db)
     manifest = build_dataset(db, run / "data", game="tictactoe", policy="proven", augment=True, force=True)
     cfg_path = REPO / "examples" / "distill_tictactoe.toml"
     result = distill(config_from_dict(tomllib.loads(cfg_path.read_text()), cfg_path.parent))
