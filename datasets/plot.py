@@ -42,6 +42,24 @@ def read_generations(path: str | Path) -> list[dict[str, Any]]:
     return [rows[g] for g in sorted(rows)]
 
 
+def read_references(path: str | Path) -> list[dict[str, Any]]:
+    """The fixed references' rows of a ``generations.jsonl`` (``reference``, ``elo``): drawn as
+    horizontal lines beside the generations."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    out = {}
+    with open(p, encoding="utf-8") as f:
+        for line in f:
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(r, dict) and isinstance(r.get("reference"), str) and isinstance(r.get("elo"), (int, float)):
+                out[r["reference"]] = r
+    return list(out.values())
+
+
 def _series(events: list[dict[str, Any]], kind: str, key: str) -> tuple[list[float], list[float]]:
     xs, ys = [], []
     for e in events:
@@ -68,6 +86,7 @@ def plot_training(run_dir: str | Path, out: str | Path | None = None) -> Path:
         raise TrainingError(f"no training run directory at {str(run_dir)!r}")
     events = read_metrics(d / METRICS_NAME)
     gens = read_generations(d / GENERATIONS_NAME)
+    refs = read_references(d / GENERATIONS_NAME)
     curves = {
         "policy": [("train", "policy_loss", "train (minibatch mean)"), ("eval", "policy_ce", "held-out")],
         "value": [("train", "value_loss", "train (minibatch mean)"), ("eval", "value_mse", "held-out")],
@@ -108,6 +127,8 @@ def plot_training(run_dir: str | Path, out: str | Path | None = None) -> Path:
         for k, (xs, xlabel) in enumerate(((g, "generation"), (h, "hours of training"))):
             ax = fig.add_subplot(rows, cols, base + k + 1)
             ax.errorbar(xs, elo, yerr=err, fmt="o-", ms=3, capsize=3, label="Elo, 95% interval")
+            for j, ref in enumerate(refs):
+                ax.axhline(ref["elo"], color=f"C{j + 1}", ls="--", lw=1, label=ref["reference"])
             ax.set_title(f"Elo per {'generation' if k == 0 else 'hour of training'}")
             ax.set_xlabel(xlabel)
             ax.set_ylabel("Elo")
