@@ -598,6 +598,11 @@ def _check_resumable(payload: Mapping[str, Any], config: DistillConfig, dataset_
             f"now has {dataset_hash[:16]}…; it cannot resume on other data: set a new out directory "
             f"(or delete {config.out})")
     old, new = _flat(payload.get("config") or {}), _flat(config.to_dict())
+    # a setting added after the checkpoint was made ran with its default there
+    defaults = {f"train.{f.name}": f.default for f in fields(TrainSettings)}
+    for k in _COMPARED:
+        if k not in old and k in defaults:
+            old[k] = defaults[k]
     diff = [k for k in _COMPARED if old.get(k) != new.get(k)]
     if not diff and config.train.lr_schedule != "constant" and old.get("train.steps") != config.train.steps:
         diff = ["train.steps"]  # the schedule's rates depend on the number of steps
