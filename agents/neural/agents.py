@@ -106,6 +106,8 @@ class _NetworkAgent(Agent):
         """Load the network (and compile the native encoder / search) before the first move."""
         ev = self._load(game)
         state = game.new_initial_state()
+        while state.is_chance_node():   # the network answers at player nodes only
+            state.apply_action(state.chance_outcomes()[0][0])
         if game.name in _native_games():
             ev.evaluate_native(state.array[None, :])
         else:
