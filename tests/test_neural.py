@@ -195,3 +195,27 @@ def test_bundled_tictactoe_network_plays_optimally_everywhere():
         if a.act(ours).action not in best:
             wrong.append(s.history())
     assert not wrong, f"{len(wrong)} positions with a non-optimal move, e.g. {wrong[:3]}"
+
+
+def test_neural_plays_hidden_information_from_the_players_view(tmp_path):
+    """In Kuhn poker the network reads only its player's view: deals that differ in the opponent's card
+    alone give the same decision; the whole game runs through the arena's match."""
+    from plyground.arena.match import play_game
+    from plyground.games.information import player_view
+
+    g = games.make("openspiel:kuhn_poker")
+    path = tmp_path / "kuhn.pt"
+    save_network(path, _net(g, seed=2), g.name)
+    a = agents.make(f"neural:model={path}")
+    a.check_game(g)
+    a.warm_up(g)
+    decisions = set()
+    for opp in (0, 2):             # we hold the queen (1); the opponent holds the jack or the king
+        s = g.new_initial_state()
+        s.apply_action(1)
+        s.apply_action(opp)
+        d = a.act(player_view(s, 0))
+        decisions.add((d.action, round(d.value, 6)))
+    assert len(decisions) == 1
+    r = play_game(g, [a, agents.make("random:seed=1")], seed=3)
+    assert r.termination == "normal"
