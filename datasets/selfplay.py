@@ -491,6 +491,7 @@ def selfplay(cfg: SelfPlayConfig, *, progress: Callable[[GenerationStatus], None
                         break
         finally:
             rec.close()
+            _close_backend()
     ev = sum(r["evaluations"] for r in rates)
     es = sum(r["eval_seconds"] for r in rates)
     secs = sum(r["seconds"] for r in rates)
@@ -537,10 +538,11 @@ def _selfplay_generation(cfg: SelfPlayConfig, rec, g: int, progress) -> dict:
     t0 = time.perf_counter()
     if sp.workers == 1 and sp.backend == "local":
         results = (play_selfplay_task(t) for t in tasks)   # in this process: deterministic and cheap to start
-        backend = None
     else:
-        backend = make_backend(sp.backend, sp.workers)
-        results = _run_on_backend(backend, tasks)
+        if _BACKEND.get("key") != (sp.backend, sp.workers):
+            _close_backend()
+            _BACKEND.update(key=(sp.backend, sp.workers), backend=make_backend(sp.backend, sp.workers))
+        results = _run_on_backend(_BACKEND["backend"], tasks)
     try:
         for res in results:
             rec.write_games(res["games"], if_exists="ignore")   # a task's games commit together
@@ -549,15 +551,27 @@ def _selfplay_generation(cfg: SelfPlayConfig, rec, g: int, progress) -> dict:
                 stats[k] += res[k]
             if progress:
                 progress(GenerationStatus(g, cfg.generations, "selfplay", stats["games"], total))
-    finally:
-        if backend is not None:
-            backend.shutdown()
+    except BaseException:
+        _close_backend()   # a failed task may leave the pool broken: the next generation starts a fresh one
+        raise
     stats["seconds"] = time.perf_counter() - t0
     _log(cfg, {"event": "selfplay", "generation": g, **stats,
                "positions_per_second": stats["positions"] / stats["seconds"] if stats["seconds"] else None,
                "evaluations_per_second_in_network": (stats["evaluations"] / stats["eval_seconds"]
                                                      if stats["eval_seconds"] else None)})
     return stats
+
+
+# The self-play workers live across generations (each loads the new network file when it changes);
+# ``selfplay`` closes them when the run ends.
+_BACKEND: dict[str, Any] = {}
+
+
+def _close_backend() -> None:
+    backend = _BACKEND.pop("backend", None)
+    _BACKEND.clear()
+    if backend is not None:
+        backend.shutdown()
 
 
 def _run_on_backend(backend, tasks: list[dict]):
