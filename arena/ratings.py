@@ -555,11 +555,11 @@ def bootstrap_ratings(games: Sequence[RatedGame], fit: BTFit, n: int = 200, seed
     for b in range(n):
         w = np.bincount(rng.integers(0, G, G), minlength=G).astype(float)
         nb, sb = _aggregate(d, w)
-        use_sd, mu = fit.prior_sd, None
+        use_sd = fit.prior_sd
         if use_sd is None:
             groups, bound = _needs_prior(P, d, nb, sb)
             if len(groups) > 1 or bound:
-                use_sd, mu = WEAK_PRIOR_ELO, centre
+                use_sd = WEAK_PRIOR_ELO
                 extra += 1
                 for i, side in bound.items():
                     tally = open_low if side == "upper" else open_high

@@ -333,11 +333,11 @@ def run_game_task(task: GameTask) -> tuple:
             detail = f"seat {i} ({task.seats[i].name}) could not warm up: {type(e).__name__}: {e}"
             return (DONE, _row(task, returns, ERROR, detail, 0, t0, time.time()), [], returns, False)
         _WARM.add((key, task.game))
-    on_move = None
     if task.move_time is not None:
         def on_move(ply: int, seat: int) -> None:
             _report(task.serial, ply, seat)
     else:
+        on_move = None
         _report(task.serial, UNTIMED, -1)
     try:
         res = play_game(game, seats, seed=task.seed, move_time=task.move_time, max_plies=task.max_plies,

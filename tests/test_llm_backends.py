@@ -7,7 +7,6 @@ import json
 import math
 import os
 import pickle
-import socket
 import sqlite3
 import subprocess
 import sys

@@ -177,7 +177,7 @@ def test_bundled_tictactoe_network_plays_optimally_everywhere():
     import pyspiel
 
     root = pyspiel.load_game("tic_tac_toe").new_initial_state()
-    memo, stack, positions = {}, [root], {}
+    stack, positions = [root], {}
     while stack:
         s = stack.pop()
         if s.is_terminal() or str(s) in positions:
