@@ -39,7 +39,7 @@ def add_parsers(top_sub: argparse._SubParsersAction) -> argparse._SubParsersActi
                     "a FIFO buffer of the latest [buffer] positions; then plays an arena gauntlet against [evaluate] "
                     "references and the previous generation, rated jointly (OUT/generations.jsonl).  Killed at any "
                     "moment, the same command resumes from the last completed step (no game lost or recorded twice).",
-        epilog="Config: game, out, name, seed, generations; [network] kind, width, blocks; [selfplay] games, "
+        epilog="Config: game, out, name, seed, generations, hours (a training-time budget); [network] kind, width, blocks; [selfplay] games, "
                "lockstep, sims, c, leaves, dirichlet_alpha, dirichlet_frac, temperature_plies, workers, backend "
                "(local|ray); [buffer] positions, augment; [train] as for distill (steps = per generation); "
                "[evaluate] games, sims, references, previous, every, workers, move_time.  Example: "

@@ -103,6 +103,7 @@ class SelfPlayConfig:
     name: str = "selfplay"
     seed: int = 0
     generations: int = 10
+    hours: float = 0.0       # stop once self-play and training have taken this long (0: no limit)
     network: Any = None
     selfplay: SelfPlaySettings = SelfPlaySettings()
     buffer: BufferSettings = BufferSettings()
@@ -111,7 +112,7 @@ class SelfPlayConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = {"game": self.game, "out": str(self.out), "name": self.name, "seed": self.seed,
-             "generations": self.generations}
+             "generations": self.generations, "hours": self.hours}
         for k in ("network", "selfplay", "buffer", "train", "evaluate"):
             v = asdict(getattr(self, k))
             d[k] = {a: (list(b) if isinstance(b, tuple) else str(b) if isinstance(b, Path) else b) for a, b in v.items()}
@@ -121,7 +122,9 @@ class SelfPlayConfig:
 TOP_KEYS = {"game": "game name (connect4, tictactoe; other games with observations use the plain-Python search)",
             "out": "run directory (checkpoint, record, datasets, generations)", "name": "run name (record tournaments)",
             "seed": "seed of the network's initialisation, the self-play and the training",
-            "generations": "generations to run (raise it and run again to go on)"}
+            "generations": "generations to run (raise it and run again to go on)",
+            "hours": "stop at the first generation boundary after this many hours of self-play and training "
+                     "(evaluation not counted; 0: no limit)"}
 
 
 def _check_value(where: str, default: Any, v: Any) -> Any:
@@ -180,6 +183,7 @@ def config_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".") -> Sel
         game=data["game"], out=out.resolve(), name=_check_value("name", "", data.get("name", "selfplay")),
         seed=_check_value("seed", 0, data.get("seed", 0)),
         generations=_check_value("generations", 0, data.get("generations", 10)),
+        hours=_check_value("hours", 0.0, data.get("hours", 0.0)),
         network=_section(NetworkSettings, data, "network"), selfplay=_section(SelfPlaySettings, data, "selfplay"),
         buffer=_section(BufferSettings, data, "buffer"), train=_section(TrainSettings, data, "train"),
         evaluate=_section(EvaluateSettings, data, "evaluate"))
@@ -193,6 +197,8 @@ def config_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".") -> Sel
                          ("evaluate.workers", cfg.evaluate.workers, 1), ("train.steps", cfg.train.steps, 0)):
         if v < lo:
             raise SelfPlayError(f"config field {where!r}: {v} must be >= {lo}")
+    if cfg.hours < 0:
+        raise SelfPlayError(f"config field 'hours': {cfg.hours} must be >= 0 (0: no limit)")
     if getattr(cfg.train, "lr_schedule", "constant") != "constant":
         raise SelfPlayError(f"config field 'train.lr_schedule': {cfg.train.lr_schedule!r}; self-play trains a "
                             "constant rate per generation (a cosine decay spans one distill run): use constant")
@@ -449,7 +455,8 @@ def selfplay(cfg: SelfPlayConfig, *, progress: Callable[[GenerationStatus], None
             while True:
                 g = state["generation"]
                 if state["phase"] == "selfplay":
-                    if g >= cfg.generations:
+                    spent = (state["selfplay_seconds"] + state["train_seconds"]) / 3600.0
+                    if g >= cfg.generations or (cfg.hours > 0 and spent >= cfg.hours):
                         break
                     st = _selfplay_generation(cfg, rec, g, progress)
                     rates.append(st)
