@@ -35,6 +35,7 @@ equal an uninterrupted run's bit for bit.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -104,6 +105,7 @@ class SelfPlayConfig:
     seed: int = 0
     generations: int = 10
     hours: float = 0.0       # stop once self-play and training have taken this long (0: no limit)
+    lr_by_generation: tuple = ()   # ((generation, lr), ...): the learning rate from that generation on
     network: Any = None
     selfplay: SelfPlaySettings = SelfPlaySettings()
     buffer: BufferSettings = BufferSettings()
@@ -112,7 +114,8 @@ class SelfPlayConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = {"game": self.game, "out": str(self.out), "name": self.name, "seed": self.seed,
-             "generations": self.generations, "hours": self.hours}
+             "generations": self.generations, "hours": self.hours,
+             "lr_by_generation": [list(p) for p in self.lr_by_generation]}
         for k in ("network", "selfplay", "buffer", "train", "evaluate"):
             v = asdict(getattr(self, k))
             d[k] = {a: (list(b) if isinstance(b, tuple) else str(b) if isinstance(b, Path) else b) for a, b in v.items()}
@@ -124,7 +127,9 @@ TOP_KEYS = {"game": "game name (connect4, tictactoe; other games with observatio
             "seed": "seed of the network's initialisation, the self-play and the training",
             "generations": "generations to run (raise it and run again to go on)",
             "hours": "stop at the first generation boundary after this many hours of self-play and training "
-                     "(evaluation not counted; 0: no limit)"}
+                     "(evaluation not counted; 0: no limit)",
+            "lr_by_generation": "[[generation, lr], ...]: the learning rate from that generation's training on "
+                                "(before the first: train.lr); may change on resume, for generations not yet trained"}
 
 
 def _check_value(where: str, default: Any, v: Any) -> Any:
@@ -150,6 +155,26 @@ def _check_value(where: str, default: Any, v: Any) -> Any:
             raise SelfPlayError(f"config field {where!r}: {v!r} is not a string")
         return v
     return v
+
+
+def _lr_steps(raw: Any) -> tuple:
+    ok = isinstance(raw, list) and all(
+        isinstance(p, list) and len(p) == 2 and isinstance(p[0], int) and not isinstance(p[0], bool) and p[0] >= 0
+        and isinstance(p[1], (int, float)) and not isinstance(p[1], bool) and math.isfinite(p[1]) and p[1] > 0
+        for p in raw)
+    if not ok:
+        raise SelfPlayError(f"config field 'lr_by_generation': {raw!r} is not a list of [generation, lr] pairs "
+                            "(generation >= 0, lr > 0)")
+    return tuple(sorted((int(g), float(lr)) for g, lr in raw))
+
+
+def lr_for(cfg: "SelfPlayConfig", generation: int) -> float:
+    """The learning rate of the training that turns ``generation`` into the next one."""
+    lr = cfg.train.lr
+    for g, value in cfg.lr_by_generation:
+        if generation >= g:
+            lr = value
+    return lr
 
 
 def _section(cls, data: Mapping[str, Any], name: str):
@@ -184,6 +209,7 @@ def config_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".") -> Sel
         seed=_check_value("seed", 0, data.get("seed", 0)),
         generations=_check_value("generations", 0, data.get("generations", 10)),
         hours=_check_value("hours", 0.0, data.get("hours", 0.0)),
+        lr_by_generation=_lr_steps(data.get("lr_by_generation", [])),
         network=_section(NetworkSettings, data, "network"), selfplay=_section(SelfPlaySettings, data, "selfplay"),
         buffer=_section(BufferSettings, data, "buffer"), train=_section(TrainSettings, data, "train"),
         evaluate=_section(EvaluateSettings, data, "evaluate"))
@@ -474,6 +500,8 @@ def selfplay(cfg: SelfPlayConfig, *, progress: Callable[[GenerationStatus], None
                     if progress:
                         progress(GenerationStatus(g, cfg.generations, "train", 0, cfg.train.steps,
                                                   f"{len(buffer.obs)} positions in the buffer"))
+                    lr = lr_for(cfg, g)
+                    trainer.settings = dataclasses.replace(cfg.train, lr=lr)   # the trainer sets it each step
                     stats = trainer.train_steps(buffer, cfg.train.steps)
                     state["train_seconds"] += time.perf_counter() - t0
                     save_network(_gen_path(out, g + 1), net, cfg.game,
@@ -481,7 +509,7 @@ def selfplay(cfg: SelfPlayConfig, *, progress: Callable[[GenerationStatus], None
                                   "steps": trainer.step, "buffer_rows": len(buffer.obs)})
                     _log(cfg, {"event": "train", "generation": g + 1, "step": trainer.step, "loss": stats.loss,
                                "policy_loss": stats.policy_loss, "value_loss": stats.value_loss,
-                               "buffer": len(buffer.obs), "seconds": stats.seconds})
+                               "buffer": len(buffer.obs), "seconds": stats.seconds, "lr": lr})
                     state["generation"] = g + 1
                     state["phase"] = "evaluate"
                     _save(cfg, net, trainer, state)
