@@ -219,3 +219,16 @@ def test_neural_plays_hidden_information_from_the_players_view(tmp_path):
     assert len(decisions) == 1
     r = play_game(g, [a, agents.make("random:seed=1")], seed=3)
     assert r.termination == "normal"
+
+
+def test_bundled_connect4_network_plays_without_a_model():
+    g = games.make("connect4")
+    for spec in ("neural", "neural-mcts:sims=32"):
+        a = agents.make(spec)
+        a.check_game(g)
+        s = games.play_moves(g, "4445")
+        d = a.act(s)
+        assert d.action in s.legal_actions()
+    # a forced win in one is found by the search whatever the network says
+    s = games.play_moves(g, "112233")
+    assert agents.make("neural-mcts:sims=64").act(s).action == 3
