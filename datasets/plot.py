@@ -11,7 +11,6 @@ Uses matplotlib's Agg canvas directly (no pyplot, no global backend switch), as 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +21,11 @@ PLOT_NAME = "training.png"
 GENERATION_FIELDS = ("generation", "hours", "elo", "elo_lo", "elo_hi")
 
 
-def _json_objects(path: str | Path):
-    """The JSON objects of a JSONL file, one per line (torn or non-object lines skipped; none if missing)."""
-    p = Path(path)
-    if not p.exists():
-        return
-    with open(p, encoding="utf-8") as f:
-        for line in f:
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(r, dict):
-                yield r
-
-
 def read_generations(path: str | Path) -> list[dict[str, Any]]:
     """The rows of a ``generations.jsonl`` with every field of ``GENERATION_FIELDS`` as a number, by
     generation (the last line of a generation wins; torn or incomplete lines are skipped)."""
     rows: dict[int, dict[str, Any]] = {}
-    for r in _json_objects(path):
+    for r in read_metrics(path):
         if all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for k in GENERATION_FIELDS):
             rows[int(r["generation"])] = r
     return [rows[g] for g in sorted(rows)]
@@ -51,7 +35,7 @@ def read_references(path: str | Path) -> list[dict[str, Any]]:
     """The fixed references' rows of a ``generations.jsonl`` (``reference``, ``elo``): drawn as
     horizontal lines beside the generations."""
     out = {}
-    for r in _json_objects(path):
+    for r in read_metrics(path):
         if isinstance(r.get("reference"), str) and isinstance(r.get("elo"), (int, float)):
             out[r["reference"]] = r
     return list(out.values())

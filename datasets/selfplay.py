@@ -704,8 +704,8 @@ def _write_generations(cfg: SelfPlayConfig, state: dict) -> list[dict]:
     fit = fit_bradley_terry(games, anchor=(anchor, 0.0) if anchor in players else None)
     boot = bootstrap_ratings(games, fit, n=200, seed=0)
     lines = []
-    metrics = [json.loads(x) for x in (cfg.out / METRICS_NAME).read_text().splitlines() if x.strip()] \
-        if (cfg.out / METRICS_NAME).exists() else []
+    from plyground.datasets.training import read_metrics
+    metrics = read_metrics(cfg.out / METRICS_NAME)   # a torn last line (a kill mid-write) is skipped
     # hours of training when generation g was made: self-play and training wall time of the
     # generations before it (evaluation is not training); a resumed phase counts its last run
     spent: dict[tuple[str, int], float] = {}
