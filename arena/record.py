@@ -1,5 +1,6 @@
 """The arena's record: one SQLite file (through sqlite-utils, WAL) holding players, tournaments,
-finished games and their moves.  The schema is the contract in docs (notes/record_schema.md).
+finished games and their moves, and the re-analysis of those moves (``analysis``: one row per game,
+ply and engine configuration; values from the mover's view in -1..1, ``pv`` and ``detail`` JSON).  The schema is the contract in docs (notes/record_schema.md).
 
 A finished game is written in ONE transaction together with all its moves, so a killed
 tournament never leaves half a game behind: a game is either fully recorded or absent.  The
@@ -46,6 +47,10 @@ CREATE INDEX IF NOT EXISTS games_tournament ON games(tournament);
 CREATE TABLE IF NOT EXISTS moves (
     game TEXT REFERENCES games(id), ply INTEGER, player INTEGER, action INTEGER, text TEXT, think_time REAL,
     decision TEXT, PRIMARY KEY (game, ply));
+CREATE TABLE IF NOT EXISTS analysis (
+    game TEXT REFERENCES games(id), ply INTEGER, engine TEXT, player INTEGER, action INTEGER, best_action INTEGER,
+    value_before REAL, value_after REAL, exact INTEGER, label TEXT, pv TEXT, detail TEXT,
+    PRIMARY KEY (game, ply, engine));
 """
 
 
