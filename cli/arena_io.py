@@ -50,6 +50,8 @@ def _cmd_import_pgn(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    if args.html:
+        return _replay_html(args)
     from plyground.arena.replay import replay_game, run_interactive
     replay = replay_game(args.db, args.game_id)
     if args.ply is not None and not 0 <= args.ply <= replay.last:
@@ -62,6 +64,21 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     for i in plies:
         print(replay.render(i))
         print()
+    return 0
+
+
+def _replay_html(args: argparse.Namespace) -> int:
+    from plyground.arena.export import open_record
+    from plyground.arena.replay_page import write_game_page
+    if args.ply is not None or args.all:
+        raise PlygroundError("--ply and --all are for the text replay; the page opens at a ply with #ply=N "
+                             "after its address")
+    record = open_record(args.db)
+    try:
+        path = write_game_page(record, args.game_id, args.html, engine=args.engine)
+    finally:
+        record.close()
+    print(f"wrote {path} (open it in a browser; it works offline; add #ply=N to open at ply N)", file=sys.stderr)
     return 0
 
 
@@ -97,4 +114,10 @@ def add_parsers(arena_sub: argparse._SubParsersAction, top_sub: argparse._SubPar
     q.add_argument("--ply", type=int, default=None, metavar="N",
                    help="start at ply N (in a terminal) or print only ply N (otherwise)")
     q.add_argument("--all", action="store_true", help="print every ply instead of stepping, even in a terminal")
+    q.add_argument("--html", default=None, metavar="OUT.html",
+                   help="write the game as one self-contained HTML page instead (board, controls, evaluation "
+                        "graph, each move's statistics; works offline)")
+    q.add_argument("--engine", default=None, metavar="ENGINE",
+                   help="with --html: whose analysis to show when several engines analysed the game "
+                        "(default: a proven/solver one, else the one with the most rows)")
     q.set_defaults(func=_cmd_replay)

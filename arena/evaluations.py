@@ -1,0 +1,102 @@
+"""Reading the record's ``analysis`` table for display and export: which engine's rows to show,
+the rows of one game by ply, and the conversions of a value in -1..1 (the mover's view) to a win
+chance and to a chess evaluation in pawns.
+
+>>> win_chance(0.0), win_chance(1.0), win_chance(-0.5)
+(0.5, 1.0, 0.25)
+>>> pawns(0.0), round(pawns(0.5), 2), pawns(-0.5) == -pawns(0.5)
+(0.0, 2.98, True)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from plyground.games.errors import PlygroundError
+
+__all__ = ["AnalysisError", "LABELS", "win_chance", "pawns", "engines", "pick_engine", "analysis_by_ply",
+           "all_analysis"]
+
+# The labels the analysis writes, mildest first.
+LABELS = ("inaccuracy", "mistake", "blunder")
+
+# Lichess maps centipawns to a win chance with W = 1 / (1 + exp(-K * cp)); on the -1..1 scale that is
+# v = 2W - 1 = tanh(K * cp / 2), so the pawn-like number of a value is its inverse, 2 atanh(v) / K / 100.
+_LICHESS_K = 0.00368208
+_CLIP = 0.999   # |v| -> at most about 20.6 pawns; a proven win is written as a mate where known
+
+
+class AnalysisError(PlygroundError):
+    """An analysis engine the record does not hold for the game asked about."""
+
+
+def win_chance(value: float) -> float:
+    """The win chance of a value in -1..1: (value + 1) / 2."""
+    return (float(value) + 1.0) / 2.0
+
+
+def pawns(value: float) -> float:
+    """A pawn-like evaluation of a value in -1..1 (same view): the inverse of lichess's win-chance
+    curve, so a value maps to the centipawns lichess would give the same win chance; clipped at
+    |value| = 0.999."""
+    v = max(-_CLIP, min(_CLIP, float(value)))
+    return 2.0 * math.atanh(v) / _LICHESS_K / 100.0
+
+
+def engines(record, game_id: str | None = None) -> list[dict[str, Any]]:
+    """The analysis engines of the record (of one game if given), each ``{"engine", "rows", "exact"}``,
+    in the default order: engines with proven rows (or named solver) first, then by row count, then name."""
+    where, args = ("WHERE game = ?", [game_id]) if game_id is not None else ("", [])
+    try:
+        rows = record.db.conn.execute(
+            f"SELECT engine, COUNT(*), COALESCE(SUM(exact), 0) FROM analysis {where} GROUP BY engine", args).fetchall()
+    except Exception:  # noqa: BLE001 - a record written before the analysis table existed holds none
+        return []
+    out = [{"engine": e, "rows": int(n), "exact": int(x)} for e, n, x in rows]
+    out.sort(key=lambda r: (not (r["exact"] > 0 or "solver" in str(r["engine"]).lower()), -r["rows"], str(r["engine"])))
+    return out
+
+
+def pick_engine(record, game_id: str, engine: str | None = None) -> str | None:
+    """The engine whose analysis of ``game_id`` to show: ``engine`` if given (an error naming the
+    engines the game has otherwise), else the first of ``engines(record, game_id)``; None if the game
+    has no analysis."""
+    have = engines(record, game_id)
+    names = [r["engine"] for r in have]
+    if engine is not None:
+        if engine not in names:
+            shown = ", ".join(repr(n) for n in names) if names else "none (run 'plyground analyze games')"
+            raise AnalysisError(f"engine {engine!r} has not analysed game {game_id}; its analysis engines: {shown}")
+        return engine
+    return names[0] if names else None
+
+
+def _decode(row: dict) -> dict:
+    for k in ("pv", "detail"):
+        if isinstance(row.get(k), str):
+            try:
+                row[k] = json.loads(row[k])
+            except ValueError:
+                pass  # shown as the text it is
+    if row.get("exact") is not None:
+        row["exact"] = bool(row["exact"])
+    return row
+
+
+def analysis_by_ply(record, game_id: str, engine: str | None) -> dict[int, dict]:
+    """``engine``'s rows for ``game_id`` by ply (pv and detail decoded); empty if ``engine`` is None."""
+    if engine is None:
+        return {}
+    rows = record.db.query("SELECT * FROM analysis WHERE game = ? AND engine = ? ORDER BY ply", [game_id, engine])
+    return {int(r["ply"]): _decode(r) for r in rows}
+
+
+def all_analysis(record, game_id: str) -> list[dict]:
+    """Every analysis row of ``game_id`` (all engines), by engine then ply, pv and detail decoded."""
+    try:
+        rows = list(record.db.query("SELECT * FROM analysis WHERE game = ? ORDER BY engine, ply", [game_id]))
+    except Exception:  # noqa: BLE001 - no analysis table: nothing analysed
+        return []
+    return [_decode(r) for r in rows]
