@@ -1,6 +1,13 @@
 """Recorded games out of the record: JSON lines for every game, PGN for chess and results-only PGN
 for the rest (what rating tools such as Ordo and BayesElo read).
 
+Both carry the record's analysis: a JSON line lists every analysis row of its game (all engines);
+a chess game's PGN gives each move ``[%emt H:MM:SS.sss]`` (the mover's think time) and, where one
+analysis engine evaluated it, ``[%eval ...]`` and the NAG of its label (``?!`` inaccuracy, ``?``
+mistake, ``??`` blunder).  The eval is from White's view in pawns: the value after the move in -1..1
+mapped through the inverse of lichess's win-chance curve (``evaluations.pawns``), or ``#N`` / ``#-N``
+where the analysis proved a win and its principal variation gives the distance to mate.
+
 >>> result_token([1.0, -1.0], white_seat=0), result_token([1.0, -1.0], white_seat=1), result_token([0.0, 0.0], 0)
 ('1-0', '0-1', '1/2-1/2')
 """
@@ -13,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
+from plyground.arena.evaluations import all_analysis, analysis_by_ply, pawns, pick_engine
 from plyground.arena.pgn import format_game
 from plyground.games.errors import PlygroundError
 
 __all__ = ["CHESS_GAMES", "is_chess", "first_mover_seat", "result_token", "open_record", "check_tournament",
            "player_rows", "game_to_json", "iter_game_dicts", "export_jsonl", "game_to_pgn", "export_pgn",
-           "ExportSummary", "PGN_TERMINATION"]
+           "ExportSummary", "PGN_TERMINATION", "emt_text", "eval_text"]
 
 CHESS_GAMES = ("openspiel:chess", "pettingzoo:classic/chess_v6")
 
@@ -97,9 +105,11 @@ def _tournament_names(record) -> dict[str, str]:
     return {r["id"]: r["name"] or r["id"] for r in record.db.query("SELECT id, name FROM tournaments")}
 
 
-def game_to_json(row: dict, moves: list[dict], players: dict[str, dict]) -> dict[str, Any]:
-    """One game as a JSON-ready dict: the games columns, players by seat (id, name, spec) and
-    every move (ply, player, action, text, think_time, decision)."""
+def game_to_json(row: dict, moves: list[dict], players: dict[str, dict],
+                 analysis: list[dict] | None = None) -> dict[str, Any]:
+    """One game as a JSON-ready dict: the games columns, players by seat (id, name, spec), every
+    move (ply, player, action, text, think_time, decision) and the game's analysis rows (every
+    engine's; pv and detail decoded, exact as a boolean)."""
     seats = []
     for seat, pid in enumerate(row["players"]):
         p = players.get(pid, {})
@@ -110,6 +120,7 @@ def game_to_json(row: dict, moves: list[dict], players: dict[str, dict]) -> dict
         out[k] = row.get(k)
     out["moves"] = [{k: m.get(k) for k in ("ply", "player", "action", "text", "think_time", "decision")}
                     for m in moves]
+    out["analysis"] = list(analysis or [])
     return out
 
 
@@ -118,7 +129,7 @@ def iter_game_dicts(record, tournament: str | None = None) -> Iterator[dict[str,
     check_tournament(record, tournament)
     players = player_rows(record)
     for row in record.games(tournament):
-        yield game_to_json(row, record.moves(row["id"]), players)
+        yield game_to_json(row, record.moves(row["id"]), players, all_analysis(record, row["id"]))
 
 
 def export_jsonl(record, out: TextIO, tournament: str | None = None) -> int:
@@ -136,10 +147,49 @@ def _pgn_date(iso: str | None) -> str:
     return iso[:10].replace("-", ".")
 
 
-def game_to_pgn(row: dict, moves: list[dict], players: dict[str, dict], event: str = "?") -> str:
+_NAGS = {"inaccuracy": "?!", "mistake": "?", "blunder": "??"}
+
+
+def emt_text(seconds: float) -> str:
+    """Think time as PGN's ``H:MM:SS.sss``.
+
+    >>> emt_text(0.25), emt_text(3725.5)
+    ('0:00:00.250', '1:02:05.500')
+    """
+    ms = max(0, round(float(seconds) * 1000))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    return f"{h}:{m:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+
+
+def eval_text(a: dict, white_moved: bool) -> str | None:
+    """``[%eval]``'s value for the position after an analysed move, from White's view: ``#N`` / ``#-N``
+    for a proven win whose principal variation starts with the move played (mate in N moves), else
+    pawns (``evaluations.pawns`` of the value after the move), two decimals.
+
+    >>> eval_text({"value_after": 0.5}, True), eval_text({"value_after": 0.5}, False)
+    ('2.98', '-2.98')
+    >>> eval_text({"value_after": 1.0, "exact": 1, "action": 5, "pv": [5, 9, 7]}, False)
+    '#-1'
+    """
+    v = a.get("value_after")
+    if v is None:
+        return None
+    v = float(v) if white_moved else -float(v)
+    pv = a.get("pv") if isinstance(a.get("pv"), list) else None
+    if a.get("exact") and abs(v) == 1.0 and pv and pv[0] == a.get("action") and len(pv) % 2 == 1 and len(pv) > 1:
+        n = (len(pv) - 1) // 2          # the winner's moves after the one played, the mating one last
+        return f"#{n}" if v > 0 else f"#-{n}"
+    return f"{pawns(v):.2f}"
+
+
+def game_to_pgn(row: dict, moves: list[dict], players: dict[str, dict], event: str = "?",
+                analysis: dict[int, dict] | None = None) -> str:
     """One two-player game as PGN: the moves in SAN for chess, only the result for other games.
 
-    White is the seat that moves first; an unrated game's result is ``*``."""
+    White is the seat that moves first; an unrated game's result is ``*``.  Chess moves carry their
+    think time (``[%emt]``) and, from ``analysis`` (one engine's rows by ply), ``[%eval]`` and the
+    label's NAG."""
     if len(row["players"]) != 2:
         raise PlygroundError(f"game {row['id']} has {len(row['players'])} players; PGN holds two-player games only")
     chess = is_chess(row["game"])
@@ -171,7 +221,19 @@ def game_to_pgn(row: dict, moves: list[dict], players: dict[str, dict], event: s
     sans = [m["text"] for m in played] if chess else []
     if chess and any(not s for s in sans):
         raise PlygroundError(f"game {row['id']} has a move without its text; cannot write SAN")
-    return format_game(tags, sans, result, comment=comment)
+    suffixes: list[str | None] = []
+    notes: list[str | None] = []
+    for m in played if chess else ():
+        a = (analysis or {}).get(int(m["ply"]))
+        parts = []
+        ev = eval_text(a, m.get("player") == white) if a else None
+        if ev is not None:
+            parts.append(f"[%eval {ev}]")
+        if isinstance(m.get("think_time"), (int, float)):
+            parts.append(f"[%emt {emt_text(m['think_time'])}]")
+        notes.append(" ".join(parts) or None)
+        suffixes.append(_NAGS.get((a or {}).get("label")))
+    return format_game(tags, sans, result, comment=comment, suffixes=suffixes, move_comments=notes)
 
 
 @dataclass
@@ -182,8 +244,10 @@ class ExportSummary:
     skipped: list[str] = field(default_factory=list)
 
 
-def export_pgn(record, out: TextIO, tournament: str | None = None) -> ExportSummary:
-    """Write every two-player game as PGN (games of more players are skipped and listed)."""
+def export_pgn(record, out: TextIO, tournament: str | None = None, engine: str | None = None) -> ExportSummary:
+    """Write every two-player game as PGN (games of more players are skipped and listed).  Chess games
+    carry the analysis of ``engine`` where it analysed them (default: each game's first engine, as
+    ``evaluations.pick_engine``)."""
     check_tournament(record, tournament)
     players = player_rows(record)
     events = _tournament_names(record)
@@ -192,6 +256,12 @@ def export_pgn(record, out: TextIO, tournament: str | None = None) -> ExportSumm
         if len(row["players"]) != 2:
             summary.skipped.append(f"{row['id']}: {len(row['players'])} players (PGN holds two-player games)")
             continue
-        out.write(game_to_pgn(row, record.moves(row["id"]), players, events.get(row["tournament"], "?")))
+        analysis = None
+        if is_chess(row["game"]):
+            try:
+                analysis = analysis_by_ply(record, row["id"], pick_engine(record, row["id"], engine))
+            except PlygroundError:
+                analysis = None     # this game was not analysed by the engine asked for
+        out.write(game_to_pgn(row, record.moves(row["id"]), players, events.get(row["tournament"], "?"), analysis))
         summary.written += 1
     return summary

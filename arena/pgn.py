@@ -258,10 +258,17 @@ def format_tag(name: str, value) -> str:
     return f'[{name} "{v}"]'
 
 
+def _comment(text: str) -> str:
+    return "{" + " ".join(text.replace("}", ")").split()) + "}"
+
+
 def format_game(tags: dict[str, object], sans: list[str], result: str, comment: str | None = None,
-                width: int = 79) -> str:
+                width: int = 79, suffixes: list[str | None] | None = None,
+                move_comments: list[str | None] | None = None) -> str:
     """A game in PGN export style: the tags (the Seven Tag Roster first), a blank line, the
-    numbered moves wrapped at ``width`` and the result, then a blank line."""
+    numbered moves wrapped at ``width`` and the result, then a blank line.  ``suffixes`` (``?!``,
+    ``?``, ``??``, ...) and ``move_comments`` (e.g. ``[%eval 0.25] [%emt 0:00:01.5]``), one or None per
+    move, follow their move; Black's move after a comment gets its ``N...`` number."""
     if result not in RESULTS:
         raise PlygroundError(f"PGN result {result!r} is not one of {', '.join(RESULTS)}")
     ordered = [k for k in SEVEN_TAG_ROSTER if k in tags] + [k for k in tags if k not in SEVEN_TAG_ROSTER]
@@ -270,11 +277,16 @@ def format_game(tags: dict[str, object], sans: list[str], result: str, comment: 
     for i, san in enumerate(sans):
         if i % 2 == 0:
             tokens.append(f"{i // 2 + 1}.")
-        elif i == 0:
-            tokens.append("1...")
-        tokens.append(san)
+        elif i == 0 or (move_comments and move_comments[i - 1]):
+            tokens.append(f"{i // 2 + 1}...")
+        suffix = suffixes[i] if suffixes and i < len(suffixes) else None
+        if suffix and suffix not in _SUFFIX_NAGS:
+            raise PlygroundError(f"PGN move suffix {suffix!r} is not one of {', '.join(_SUFFIX_NAGS)}")
+        tokens.append(san + (suffix or ""))
+        if move_comments and i < len(move_comments) and move_comments[i]:
+            tokens.append(_comment(move_comments[i]))
     if comment:
-        tokens.append("{" + comment.replace("}", ")") + "}")
+        tokens.append(_comment(comment))
     tokens.append(result)
     body, row = [], ""
     for tok in tokens:

@@ -23,7 +23,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             if args.format == "jsonl":
                 n, skipped = export_jsonl(record, out, args.tournament), []
             else:
-                summary = export_pgn(record, out, args.tournament)
+                summary = export_pgn(record, out, args.tournament, engine=args.engine)
                 n, skipped = summary.written, summary.skipped
         finally:
             if out is not sys.stdout:
@@ -93,6 +93,9 @@ def add_parsers(arena_sub: argparse._SubParsersAction, top_sub: argparse._SubPar
     q.add_argument("--format", required=True, choices=("jsonl", "pgn"))
     q.add_argument("--out", default=None, metavar="FILE", help="output file (default: standard output)")
     q.add_argument("--tournament", default=None, metavar="ID", help="only this tournament's games")
+    q.add_argument("--engine", default=None, metavar="ENGINE",
+                   help="pgn: whose analysis gives the chess moves' [%%eval] and NAGs (default: each game's "
+                        "proven/solver engine, else the one with the most rows); jsonl carries every engine's")
     q.set_defaults(func=_cmd_export)
 
     q = arena_sub.add_parser("import-pgn", help="import the results of a PGN file as rated games",
