@@ -317,10 +317,11 @@ def write_report(report: Report, out_dir: str | Path) -> list[Path]:
         ax.bar(x + (i - len(PHASES) / 2) * width, [np.nan if v is None else v for v in vals], width, label=ph)
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=20, ha="right", fontsize="small")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 118)   # room for the legend above the 100% bars
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("accuracy % (lichess, per game)")
     ax.set_title(f"Accuracy by game phase ({report.engine})")
-    ax.legend(fontsize="small", ncol=4, loc="lower right")
+    ax.legend(fontsize="small", ncol=4, loc="upper center")
     ax.grid(axis="y", color="0.92")
     fig.tight_layout()
     p = out / "accuracy_by_phase.png"
