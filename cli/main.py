@@ -16,11 +16,6 @@ def _cmd_play(args: argparse.Namespace) -> int:
     return run_play(args)
 
 
-def _cmd_analyze(args: argparse.Namespace) -> int:
-    from plyground.cli.analyze import run_analyze
-    return run_analyze(args)
-
-
 def _cmd_bench(args: argparse.Namespace) -> int:
     from plyground.cli.bench import run_bench
     return run_bench(args)
@@ -70,20 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help="print the games as JSON lines instead of text")
     q.set_defaults(func=_cmd_play)
 
-    q = sub.add_parser("analyze", help="search one position: value, best move, per-move scores",
-                       description="Analyse the position after MOVES with an engine and print its value for the "
-                                   "player to move, the best move, per-move scores, nodes and time.")
-    q.add_argument("game", metavar="GAME")
-    q.add_argument("--moves", default="", help="moves from the start in the game's notation "
-                                                "(connect4: 1-based columns, e.g. 4453)")
-    q.add_argument("--engine", choices=("minimax", "mcts"), default="minimax")
-    q.add_argument("--budget", default="auto",
-                   help="exact | depth=N | nodes=N | time=SECONDS | sims=N (mcts); several comma-separated. "
-                        "auto (default): minimax tries an exact solve for 1 s, else reports the deepest search it finished; "
-                        "mcts runs 10000 simulations")
-    q.add_argument("--json", action="store_true", help="print one JSON object")
-    q.set_defaults(func=_cmd_analyze)
-
     q = sub.add_parser("bench", help="benchmark our engines against OpenSpiel in the same process",
                        description="Run our engine and its OpenSpiel peer in one process and print both rates and the ratio.")
     q.add_argument("what", choices=("mcts", "alphabeta", "solver"),
@@ -106,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run tournaments recorded in SQLite, rate the players, export and import games.",
                        epilog="Run 'plyground arena COMMAND --help' for a command's options.")
     arena_sub = q.add_subparsers(dest="arena_command", metavar="COMMAND", required=True)
-    from plyground.cli import arena_io, arena_ratings, arena_run
-    for module in (arena_run, arena_ratings, arena_io):
+    from plyground.cli import analysis, arena_io, arena_ratings, arena_run
+    for module in (arena_run, arena_ratings, arena_io, analysis):
         module.add_parsers(arena_sub, sub)
 
     from plyground.cli import datasets as datasets_cli
@@ -127,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from plyground.cli.analysis import legacy_argv
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(legacy_argv(list(sys.argv[1:] if argv is None else argv)))
     try:
         return args.func(args)
     except PlygroundError as e:
