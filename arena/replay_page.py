@@ -176,6 +176,8 @@ def _rebuilt_prompt(config: Any, state, mover: int) -> list | None:
         from plyground import agents
         from plyground.agents.llm.prompts import move_prompt
         from plyground.games.information import player_view
+        if isinstance(config, dict):     # a recorded config lists unset parameters as None
+            config = {k: v for k, v in config.items() if v is not None}
         agent = agents.make(config)
         if not hasattr(agent, "_templates") or "history" not in agent.params:
             return None
