@@ -170,12 +170,16 @@ def build_report(db: str | Path, tournament: str | None = None, engine: str | No
                                     + ", ".join(f"{e} ({n} moves)" for e, n in have))
             engine = names[0]
         elif engine not in names:
-            # an engine given as 'solver' or 'solver:time=2' matches its canonical form
+            # a bare name ('mcts') picks that engine's only configuration; 'solver:time=2.0' its canonical form
             from plyground.arena.analysis import parse_engine
+            same = [n for n in names if n.split(":")[0] == engine]
             try:
-                canon = parse_engine(engine).canonical
+                canon = parse_engine(engine).canonical if ":" in engine else (same[0] if len(same) == 1 else engine)
             except AnalysisError:
                 canon = engine
+            if len(same) > 1:
+                raise AnalysisError(f"engine {engine!r} analysed these games under several budgets; choose one: "
+                                    + ", ".join(same))
             if canon not in names:
                 shown = ", ".join(names) or "none (run 'plyground analyze games')"
                 raise AnalysisError(f"engine {engine!r} has not analysed these games; analysed by: {shown}")

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from plyground.games.errors import InfrastructureError, PlygroundError
 
-__all__ = ["SuiteError", "Position", "load_suite", "shipped_best_moves", "wilson", "run_suite", "default_suite"]
+__all__ = ["SuiteError", "Position", "load_suite", "shipped_best_moves", "wilson", "run_suite", "default_suite", "solve_best"]
 
 
 class SuiteError(PlygroundError):
@@ -78,9 +78,17 @@ def shipped_best_moves() -> dict[str, tuple[int, frozenset[int]]]:
     return {m: (s, b) for m, s, b in _parse(default_suite())}
 
 
-def _solve_best(state, moves: str, score: int) -> frozenset[int]:
-    """The moves of ``state`` (after ``moves``) that keep ``score``, every child solved exactly."""
+def solve_best(moves: str, score: int) -> frozenset[int]:
+    """The actions after ``moves`` that keep ``score``, every child solved with the exact solver; a
+    score the children do not give is an error."""
+    from plyground import games
     from plyground.search import alphabeta as ab
+    try:
+        state = games.play_moves(games.make("connect4"), moves)
+    except PlygroundError as e:
+        raise SuiteError(f"position {moves}: {e}") from None
+    if state.is_terminal():
+        raise SuiteError(f"position {moves} is already over")
     me = state.current_player()
     child = {}
     for a in state.legal_actions():
@@ -102,7 +110,6 @@ def load_suite(path: str | Path | None = None) -> list[Position]:
     rows = _parse(p)
     shipped = None
     out = []
-    game = None
     for moves, score, best in rows:
         if best is None:
             if shipped is None:
@@ -111,15 +118,10 @@ def load_suite(path: str | Path | None = None) -> list[Position]:
             if known is not None and known[0] == score:
                 best = known[1]
             else:
-                from plyground import games
-                game = game or games.make("connect4")
                 try:
-                    state = games.play_moves(game, moves)
-                except PlygroundError as e:
-                    raise SuiteError(f"{p}: position {moves}: {e}") from None
-                if state.is_terminal():
-                    raise SuiteError(f"{p}: position {moves} is already over")
-                best = _solve_best(state, moves, score)
+                    best = solve_best(moves, score)
+                except SuiteError as e:
+                    raise SuiteError(f"{p}: {e}") from None
         out.append(Position(moves, score, best))
     return out
 
