@@ -36,17 +36,17 @@ def test_play_prints_score_and_moves(capsys):
 
 def test_analyze_json_gives_the_exact_score(c4_solved):
     moves, score = next((m, s) for m, s in c4_solved if len(m) == 32)
-    out = run("analyze", "connect4", "--moves", moves, "--json")
+    out = run("analyze", "position", "connect4", "--moves", moves, "--json")
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
     assert d["exact"] is True and d["score"] == score
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["analyze", "chess", "--moves", ""], "unknown game 'chess'"),
-    (["analyze", "connect4", "--moves", "48"], "illegal action '8'"),
-    (["analyze", "connect4", "--budget", "depth=x"], "is not a number"),
-    (["analyze", "connect4", "--budget", "sims=10"], "does not apply to --engine minimax"),
+    (["analyze", "position", "chess", "--moves", ""], "unknown game 'chess'"),
+    (["analyze", "position", "connect4", "--moves", "48"], "illegal action '8'"),
+    (["analyze", "position", "connect4", "--budget", "depth=x"], "is not a number"),
+    (["analyze", "position", "connect4", "--budget", "sims=10"], "does not apply to --engine minimax"),
     (["play", "connect4", "random", "mcts:foo=1"], "no parameter 'foo'"),
 ])
 def test_bad_input_is_a_clear_error_not_a_traceback(args, fragment):

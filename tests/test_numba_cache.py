@@ -10,9 +10,9 @@ SCRIPT = r"""
 import json, sys
 from numba.core.registry import CPUDispatcher
 from plyground.cli.main import main
-main(["analyze", "connect4", "--moves", "4453", "--budget", "depth=6", "--json"])
-main(["analyze", "tictactoe", "--moves", "4", "--budget", "exact", "--json"])
-main(["analyze", "connect4", "--moves", "4453", "--engine", "mcts", "--budget", "sims=2000", "--json"])
+main(["analyze", "position", "connect4", "--moves", "4453", "--budget", "depth=6", "--json"])
+main(["analyze", "position", "tictactoe", "--moves", "4", "--budget", "exact", "--json"])
+main(["analyze", "position", "connect4", "--moves", "4453", "--engine", "mcts", "--budget", "sims=2000", "--json"])
 misses = {}
 for name, mod in list(sys.modules.items()):
     if not name.startswith("plyground"):
