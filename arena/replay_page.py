@@ -110,9 +110,15 @@ def _analysis_section(a: dict | None, engine: str | None, state) -> dict | None:
     rows.append(["label", (a.get("label") or "none") + (" (exact)" if a.get("exact") else "")])
     if isinstance(a.get("pv"), list) and a["pv"]:
         rows.append(["principal variation", _pv_text(state, a["pv"])])
+    table = None
     if isinstance(a.get("detail"), dict):
         rows += _scalars(a["detail"])
-    return {"title": f"Analysis ({engine})", "rows": rows, "cls": f"label-{a.get('label')}" if a.get("label") else ""}
+        top = a["detail"].get("top")
+        if isinstance(top, list) and top and all(isinstance(t, list) and len(t) == 2 for t in top):
+            table = {"head": ["move", "value"],
+                     "rows": [[_text(state, t[0]), _num(t[1], "{:+.3f}")] for t in top[:_TOP]]}
+    return {"title": f"Analysis ({engine})", "rows": rows, "cls": f"label-{a.get('label')}" if a.get("label") else "",
+            **({"table": table} if table else {})}
 
 
 def _llm_section(d: dict, prompt: list | None) -> dict | None:
@@ -595,19 +601,25 @@ def write_game_page(record, game_id: str, out: str | Path, engine: str | None = 
 
 
 def write_index(record, tournament: str | None, out_dir: str | Path, engine: str | None = None) -> Path:
-    """Write one page per game of ``tournament`` (every game if None) into ``out_dir`` (created if
-    missing) and ``index.html`` linking to them; returns the index's path.  ``engine``: the analysis to
-    show where a game has it (default: each game's own first, as ``pick_engine``)."""
-    from plyground.arena.export import check_tournament, player_rows
-    check_tournament(record, tournament)
+    """Write one page per game of ``tournament`` (an id or a name; every game if None) into ``out_dir``
+    (created if missing) and ``index.html`` linking to them; returns the index's path.  ``engine``: the
+    analysis to show where a game has it (default: each game's own first, as ``pick_engine``)."""
+    from plyground.arena.export import player_rows
+    known = record.tournaments()
+    names = {t["id"]: t.get("name") or t["id"] for t in known}
+    ids = None
+    if tournament is not None:
+        ids = [t["id"] for t in known if tournament in (t["id"], t.get("name"))]
+        if not ids:
+            shown = ", ".join(f"{t['id']} ({t.get('name')})" for t in known[:10]) or "no tournaments"
+            raise PlygroundError(f"unknown tournament {tournament!r}; the record has: {shown}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise PlygroundError(f"--out {str(out)!r} is a file; give a folder for the pages")
     out.mkdir(parents=True, exist_ok=True)
     players = player_rows(record)
-    names = {t["id"]: t.get("name") or t["id"] for t in record.tournaments()}
     body = []
-    for row in record.games(tournament):
+    for row in (g for g in record.games() if ids is None or g["tournament"] in ids):
         gid = row["id"]
         have = [e["engine"] for e in engines(record, gid)]
         write_game_page(record, gid, out / page_filename(gid), engine if engine in have else None)
@@ -626,7 +638,7 @@ def write_index(record, tournament: str | None, out_dir: str | Path, engine: str
             escape(", ".join(f"{labels[k]} {k}{'s' if labels[k] > 1 else ''}" for k in LABELS if k in labels) or
                    ("-" if eng else "not analysed"))))
                     + "</tr>")
-    title = f"plyground games of {names.get(tournament, tournament) if tournament else 'every tournament'}"
+    title = f"plyground games of {names.get(ids[0], tournament) if ids else 'every tournament'}"
     index = out / "index.html"
     index.write_text(f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -97,7 +97,8 @@ def add_parsers(arena_sub: argparse._SubParsersAction, top_sub: argparse._SubPar
     q.add_argument("--engine", default=None, metavar="ENGINE",
                    help="which analysis to read (needed when several engines analysed the games)")
     q.add_argument("--json", action="store_true", help="print the report as JSON")
-    q.add_argument("--out", default=None, metavar="DIR", help="also write report.json and PNG plots into DIR")
+    q.add_argument("--out", default=None, metavar="DIR", help="also write report.json, PNG plots and a replay page per game "
+                                                           "(index.html links them) into DIR")
     q.set_defaults(func=_cmd_report)
 
 
@@ -185,7 +186,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     report = build_report(args.db, tournament=args.tournament, engine=args.engine)
     if args.out:
+        from plyground.arena.export import open_record
+        from plyground.arena.replay_page import write_index
         paths = write_report(report, args.out)
+        with open_record(args.db) as record:     # a replay page per game, linked from index.html
+            paths.append(write_index(record, args.tournament, args.out, engine=args.engine))
         print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_json(), indent=1, sort_keys=True))
