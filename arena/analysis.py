@@ -416,10 +416,15 @@ def _write(rec, rows: list[tuple]) -> None:
     """Commit one task's rows (a row already there is an error: nothing is analysed twice)."""
     if not rows:
         return
+    import sqlite3
     conn = rec.db.conn
-    with conn:
-        conn.executemany(f"INSERT INTO analysis ({', '.join(ROW_COLUMNS)}) VALUES "
-                         f"({', '.join('?' * len(ROW_COLUMNS))})", rows)
+    try:
+        with conn:
+            conn.executemany(f"INSERT INTO analysis ({', '.join(ROW_COLUMNS)}) VALUES "
+                             f"({', '.join('?' * len(ROW_COLUMNS))})", rows)
+    except sqlite3.IntegrityError:
+        raise AnalysisError(f"game {rows[0][0]} ply {rows[0][1]} ({rows[0][2]}) was recorded meanwhile: is another "
+                            f"analysis of {rec.path} running?") from None
 
 
 def analyse_games(db: str | Path, engines: Iterable[EngineConfig | str] = ("solver",), *,

@@ -140,10 +140,15 @@ def _cmd_games(args: argparse.Namespace) -> int:
     console.print(f"{', '.join(summary.engines)}: {summary.analysed} moves analysed in {summary.seconds:.1f}s on "
                   f"{workers} worker(s){rate}, {summary.already} already recorded, {summary.games} games{exact}")
     if args.json:
-        for r in analysis_rows(args.db, summary.game_ids, summary.engines):
-            print(json.dumps({k: r[k] for k in ("game", "ply", "engine", "player", "action", "best_action",
-                                                "value_before", "value_after", "exact", "label", "loss", "pv",
-                                                "detail")}))
+        keys = ("game", "ply", "engine", "player", "action", "best_action", "value_before", "value_after", "exact",
+                "label", "loss", "pv", "detail")
+        try:
+            for r in analysis_rows(args.db, summary.game_ids, summary.engines):
+                print(json.dumps({k: r[k] for k in keys}))
+            sys.stdout.flush()
+        except BrokenPipeError:   # the reader stopped early (| head): not an error
+            import os
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
