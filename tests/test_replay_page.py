@@ -28,7 +28,7 @@ from plyground.arena.replay_page import json_for_script, page_filename, write_ga
 from plyground.arena.runner import run_tournament
 from plyground.cli.main import main
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("PLYGROUND_CHROMIUM", "/usr/bin/chromium")   # another Chromium binary, if set
 EVIL_SCRIPT = "<script>window.__pwned=1</script>"
 EVIL_IMG = "<img src=x onerror=\"window.__pwned=2\">"
 ANALYSIS_SQL = """CREATE TABLE IF NOT EXISTS analysis (game TEXT REFERENCES games(id), ply INTEGER, engine TEXT,
