@@ -368,3 +368,43 @@ def test_cli_missing_db(tmp_path, capsys):
 def test_old_analyze_form_still_works(capsys):
     assert main(["analyze", "tictactoe", "--moves", "4", "--budget", "exact", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["exact"] is True
+
+
+# --------------------------------------------------------------------------- LLM agents (a fake OpenAI server)
+def _llm_spec(base_url: str) -> str:
+    return (f"llm:backend=openai,base_url={base_url},model=fake,timeout=2,call_retries=0,retries=2,"
+            "fallback=random,seed=1")
+
+
+def test_report_counts_llm_illegal_answers_reasks_and_fallbacks(tmp_path):
+    sys.path.insert(0, os.path.dirname(__file__))
+    from fake_openai import FakeOpenAI
+
+    from plyground.arena.report import build_report
+    db = tmp_path / "llm.db"
+    with FakeOpenAI(reply="no idea") as srv:   # never a move: every first answer is illegal, two re-asks, fallback
+        spec = _llm_spec(srv.base_url)
+        table = dict(kv.split("=", 1) for kv in spec.split(":", 1)[1].split(","))
+        cfg = config_from_dict({"game": "tictactoe", "agents": [{"agent": "llm", **table, "name": "chatty"}, "random"],
+                                "seed": 1, "games_per_pairing": 2})
+        run_tournament(cfg, db, workers=1)
+    analyse_games(db, ["solver"], workers=1)
+    by = {a["agent"]: a for a in build_report(db).agents}
+    llm = by["chatty"]["llm"]
+    assert llm["moves"] == by["chatty"]["moves"] > 0 and by["random"]["llm"] is None
+    assert (llm["illegal_first_rate"], llm["reasks_per_move"], llm["fallback_rate"]) == (1.0, 2.0, 1.0)
+    assert llm["tokens_per_move"] > 0 and llm["latency_per_move"] > 0
+
+
+def test_suite_runs_an_llm_agent():
+    sys.path.insert(0, os.path.dirname(__file__))
+    from fake_openai import FakeOpenAI
+
+    from plyground.arena.suite import load_suite, run_suite
+    positions = [p for p in load_suite() if p.stones == 32][:4]
+    with FakeOpenAI(reply="4") as srv:       # always column 4 (a fallback where it is full)
+        r = run_suite(_llm_spec(srv.base_url), positions)
+    assert r["positions"] == 4 and r["errors"] == 0
+    for a, p in zip(r["answers"], positions):
+        assert a["hit"] == (a["played"] - 1 in p.best)
+        assert a["played"] == 4 or p.moves.count("4") == 6
