@@ -73,7 +73,7 @@ def add_parsers(arena_sub: argparse._SubParsersAction, top_sub: argparse._SubPar
         "suite", help="the share of best moves an agent plays in solved connect-four positions",
         description="Ask each agent for a move in every position of a file of solved positions ('MOVES SCORE "
                     "[BEST]' lines) and report the share of moves that keep the exact score, per stone count and "
-                    "overall, with 95%% Wilson intervals.",
+                    "overall, with 95% Wilson intervals.",
         epilog="Default positions: the 280 solved positions shipped with plyground.  "
                "Example: plyground analyze suite --agent random --agent mcts:sims=2000")
     q.add_argument("--positions", default=None, metavar="FILE",
@@ -88,7 +88,7 @@ def add_parsers(arena_sub: argparse._SubParsersAction, top_sub: argparse._SubPar
     q = arena_sub.add_parser(
         "report", help="per-agent move analysis: accuracy, loss, inaccuracies/mistakes/blunders, exact error rate",
         description="Summarise the analysis of the record's games (run 'plyground analyze games' first) per agent: "
-                    "moves analysed, accuracy %% (lichess's per-move formula, averaged per game), average loss, "
+                    "moves analysed, accuracy % (lichess's per-move formula, averaged per game), average loss, "
                     "inaccuracies / mistakes / blunders per 100 moves and the exact error rate where solved, each "
                     "by game phase (thirds by ply); for LLM agents also illegal first answers, re-asks, fallbacks, "
                     "tokens and latency per move.")
@@ -195,7 +195,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         from plyground.arena.replay_page import write_index
         paths = write_report(report, args.out)
         with open_record(args.db) as record:     # a replay page per game, linked from index.html
-            paths.append(write_index(record, args.tournament, args.out, engine=args.engine))
+            paths.append(write_index(record, args.tournament, args.out, engine=report.engine))
         print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_json(), indent=1, sort_keys=True))
