@@ -307,6 +307,14 @@ def game_page_data(record, game_id: str, engine: str | None = None) -> dict:
     final = None
     if state.is_terminal():
         final = [float(r) for r in state.returns()]
+    end = [["termination", str(row.get("termination"))]]
+    if returns is not None:
+        end += [[f"return of {names[i]}", _num(r)] for i, r in enumerate(returns) if i < len(names)]
+    if final is not None and returns is not None and [float(r) for r in returns] != final:
+        end.append(["note", f"the rules give returns {final}, the record {returns}"])
+    if row.get("detail"):
+        end.append(["detail", str(row["detail"])])
+    frames[-1]["panel"].append({"title": "Result", "rows": end})
     tournament = next((t for t in record.tournaments() if t["id"] == row.get("tournament")), None)
     return {
         "id": row["id"], "game": row["game"], "tournament": row.get("tournament"),
@@ -318,6 +326,8 @@ def game_page_data(record, game_id: str, engine: str | None = None) -> dict:
         "graph": {"source": source, "view": (f"{names[first]}'s win chance (moves first)" if n_players == 2
                                              else "the mover's win chance")},
         "frames": frames,
+        # number moves in pairs (1. a b 2. c d) when two players alternate without chance moves
+        "pair_numbers": n_players == 2 and all(m.get("player") is not None and m["player"] >= 0 for m in moves),
     }
 
 
@@ -342,7 +352,10 @@ def _graph_svg(frames: list[dict]) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" id="graph" viewBox="0 0 {w} {h}" data-last="{last}" '
            f'data-pad="{pad}" role="img" aria-label="evaluation graph">',
            f'<rect class="bg" width="{w}" height="{h}" fill="#fafafa"/>',
-           f'<line x1="{pad}" x2="{w - pad}" y1="{h / 2}" y2="{h / 2}" stroke="#bbb" stroke-dasharray="4 4"/>']
+           f'<line x1="{pad}" x2="{w - pad}" y1="{h / 2}" y2="{h / 2}" stroke="#bbb" stroke-dasharray="4 4"/>',
+           f'<text x="{w - pad}" y="{pad + 9}" font-size="10" text-anchor="end" fill="#888">100%</text>'
+           f'<text x="{w - pad}" y="{h / 2 - 3}" font-size="10" text-anchor="end" fill="#888">50%</text>'
+           f'<text x="{w - pad}" y="{h - pad - 2}" font-size="10" text-anchor="end" fill="#888">0%</text>']
     if pts:
         line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, c) for i, c in pts))
         x0, _ = xy(pts[0][0], 0)
@@ -476,7 +489,8 @@ _JS = """
   }
   frames.forEach(function (f, k) {
     if (!f.move) return;
-    var s = el("span", (k % 2 === 1 ? Math.ceil(k / 2) + ". " : "") + f.move.text
+    var num = data.pair_numbers ? (k % 2 === 1 ? Math.ceil(k / 2) + ". " : "") : k + ". ";
+    var s = el("span", num + f.move.text
       + ({inaccuracy: "?!", mistake: "?", blunder: "??"}[f.move.label] || ""),
       f.move.label ? "label-" + f.move.label : "");
     s.setAttribute("data-ply", String(k));
