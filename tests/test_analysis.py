@@ -230,7 +230,7 @@ def test_killed_analysis_process_resumes(tmp_path):
     """A real SIGKILL of the analysing process after its first commits, then the same command again."""
     db = tmp_path / "c4.db"
     cfg = config_from_dict({"game": "connect4", "agents": ["random", "mcts:sims=50"], "seed": 2,
-                            "games_per_pairing": 2})
+                            "games_per_pairing": 4})
     run_tournament(cfg, db, workers=1)
     cmd = [sys.executable, "-m", "plyground.cli.main", "analyze", "games", "--db", str(db), "--engine",
            "solver:time=0.05", "--workers", "1", "--quiet"]
