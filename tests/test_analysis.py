@@ -164,6 +164,14 @@ def test_connect4_labels_agree_with_the_solved_scores():
                     assert label is None     # a faster loss keeps the outcome
                 else:
                     checked["other"] += 1
+        # the move INTO the solved position: its value after is the file's score seen by the other player
+        task = {"game_id": f"into{pos.moves}", "game": "connect4", "engine": "solver:exact", "moves": moves,
+                "plies": [n - 1]}
+        (row,) = analyse_task(task)
+        sign = (pos.score > 0) - (pos.score < 0)
+        assert (row[7], row[8], json.loads(row[11])["score_after"]) == (-sign, 1, -pos.score)
+        assert row[9] == L.exact_label(row[6], -sign)
+        checked["into"] = checked.get("into", 0) + 1
     assert all(checked.values()), checked
 
 
