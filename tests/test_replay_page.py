@@ -467,3 +467,31 @@ def test_jsonl_export_carries_every_analysis_row(db):
     ttt = next(d for d in lines if d["id"] == db["ttt"][0])
     assert [a["ply"] for a in ttt["analysis"]] == [m["ply"] for m in ttt["moves"]]
     assert all(a["exact"] is True and isinstance(a["pv"], list) for a in ttt["analysis"])
+
+
+def test_other_games_show_their_text_board_at_every_ply(browser, tmp_path):
+    """A game with chance moves and no SVG board: the page's <pre> holds str(state) of the rules' state."""
+    game = games.make("openspiel:pig(winscore=15)")
+    r = play_game(game, [agents.make("random:seed=1"), agents.make("random:seed=2")], seed=2, max_plies=40)
+    with Record(tmp_path / "pig.db") as rec:
+        ids = [rec.upsert_player(s, s, agents.make(s).config()) for s in ("random:seed=1", "random:seed=2")]
+        rec.upsert_tournament("t-pig", "pig", r.game, "round-robin", 0, {})
+        rec.insert_game({"id": "t-pig-g0", "tournament": "t-pig", "game": r.game, "players": ids,
+                         "returns": r.returns, "termination": r.termination, "detail": r.detail},
+                        [{"ply": m.ply, "player": m.player, "action": m.action, "text": m.text,
+                          "think_time": m.think_time, "decision": m.decision} for m in r.moves])
+        path = write_game_page(rec, "t-pig-g0", tmp_path / "pig.html")
+    assert any(m.player < 0 for m in r.moves)
+    opened = Opened(browser, path)
+    try:
+        state = game.new_initial_state()
+        for k in range(len(r.moves) + 1):
+            assert opened.ply() == k
+            assert opened.page.text_content("#board pre") == str(state).rstrip("\n")
+            if k < len(r.moves):
+                state.apply_action(r.moves[k].action)
+            opened.page.keyboard.press("ArrowRight")
+        assert "termination" in opened.page.inner_text("#panel")      # the result, on the last ply
+        assert opened.errors == [] and opened.requests == [opened.url]
+    finally:
+        opened.close()
