@@ -438,7 +438,7 @@ def analyse_games(db: str | Path, engines: Iterable[EngineConfig | str] = ("solv
     is called as rows are committed (``done`` counts the already recorded ones); ``should_stop()``,
     checked between tasks, ends the run early with the finished tasks committed.
     """
-    configs = [e if isinstance(e, EngineConfig) else parse_engine(e) for e in engines]
+    configs = list(dict.fromkeys(e if isinstance(e, EngineConfig) else parse_engine(e) for e in engines))
     if not configs:
         raise AnalysisError("no analysis engine given; allowed: " + ", ".join(ENGINES))
     if workers < 1:
