@@ -121,10 +121,13 @@ def _analysis_section(a: dict | None, engine: str | None, state) -> dict | None:
             **({"table": table} if table else {})}
 
 
-def _llm_section(d: dict, prompt: list | None) -> dict | None:
+def _llm_section(d: dict, rebuilt: tuple | None) -> dict | None:
+    """The LLM panel: totals, errors, role fallbacks, the rebuilt prompt and every logged call with its
+    reply and parse result; a re-ask's reply follows the correction it answered (rebuilt)."""
     llm = d.get("llm") or {}
-    if not llm and not prompt:
+    if not llm:
         return None
+    prompt, reask = rebuilt if rebuilt else (None, None)
     rows = []
     for k in ("backend", "model", "calls", "model_calls", "cache_hits", "memo_hits", "prompt_tokens",
               "completion_tokens", "latency", "attempts"):
@@ -141,8 +144,9 @@ def _llm_section(d: dict, prompt: list | None) -> dict | None:
     blocks = []
     if prompt:
         blocks.append({"label": "prompt (rebuilt from the player's configuration and the position)",
-                       "text": "\n\n".join(f"[{m.get('role')}]\n{m.get('content')}" for m in prompt)})
+                       "text": _messages_text(prompt)})
     moves = 0
+    previous = None
     for i, e in enumerate(llm.get("log") or []):
         if not isinstance(e, dict):
             continue
@@ -150,6 +154,14 @@ def _llm_section(d: dict, prompt: list | None) -> dict | None:
         if role == "move" and "raw" in e:
             moves += 1
             kind = "reply" if moves == 1 else f"re-ask {moves - 1}, reply"
+            if moves > 1 and reask is not None and previous is not None:
+                try:
+                    blocks.append({"label": f"re-ask {moves - 1} (rebuilt): the messages added to the prompt",
+                                   "text": _messages_text(reask(*previous))})
+                except Exception:  # noqa: BLE001 - a template that no longer renders: the reply alone
+                    pass
+            parsed = e.get("parsed") if isinstance(e.get("parsed"), dict) else {}
+            previous = (str(e["raw"]), str(parsed.get("error") or "")) if parsed.get("error") else None
         else:
             kind = "call"
         head = f"#{i + 1} {role} {e.get('op') or ''} {kind}".replace("  ", " ")
@@ -175,21 +187,30 @@ def _llm_section(d: dict, prompt: list | None) -> dict | None:
     return {"title": "LLM", "rows": rows, "blocks": blocks}
 
 
-def _rebuilt_prompt(config: Any, state, mover: int) -> list | None:
-    """The move prompt an LLM agent of ``config`` was shown in ``state`` (its view as ``mover``),
-    rebuilt from its configuration; None where that cannot be done."""
+def _rebuilt_prompt(config: Any, state, mover: int):
+    """For the ``llm`` agent of ``config`` moving in ``state`` (its view as ``mover``): the move prompt it
+    was shown and a function giving the messages a re-ask appends after a reply and its error, rebuilt
+    from its configuration; None where that cannot be done (another agent, a changed configuration)."""
     try:
         from plyground import agents
-        from plyground.agents.llm.prompts import move_prompt
+        from plyground.agents.llm.prompts import move_prompt, prompt_fields, retry_message
         from plyground.games.information import player_view
         if isinstance(config, dict):     # a recorded config lists unset parameters as None
             config = {k: v for k, v in config.items() if v is not None}
         agent = agents.make(config)
-        if not hasattr(agent, "_templates") or "history" not in agent.params:
+        if agent.name != "llm":          # the search agents' roles use other prompts, per searched position
             return None
-        return move_prompt(player_view(state, mover), agent._templates, history_plies=agent.params["history"])
+        view = player_view(state, mover)
+        templates = agent._templates
+        values = prompt_fields(view, history_plies=agent.params["history"], templates=templates)
+        return (move_prompt(view, templates, values=values),
+                lambda reply, error: retry_message(reply, error, values, templates))
     except Exception:  # noqa: BLE001 - a foreign or changed configuration: the page shows the calls only
         return None
+
+
+def _messages_text(messages: list) -> str:
+    return "\n\n".join(f"[{m.get('role')}]\n{m.get('content')}" for m in messages)
 
 
 def _move_section(k: int, m: dict, mover: str, move_text: str) -> dict:
@@ -268,10 +289,10 @@ def game_page_data(record, game_id: str, engine: str | None = None) -> dict:
         for section in (_analysis_section(a, engine, state), _search_section(d, state)):
             if section:
                 panel.append(section)
-        prompt = None
+        rebuilt = None
         if d.get("llm") and seat is not None and 0 <= seat < len(seats) and not state.is_terminal():
-            prompt = _rebuilt_prompt(seats[seat].get("config") or seats[seat].get("spec"), state, seat)
-        llm = _llm_section(d, prompt)
+            rebuilt = _rebuilt_prompt(seats[seat].get("config") or seats[seat].get("spec"), state, seat)
+        llm = _llm_section(d, rebuilt)
         if llm:
             panel.append(llm)
         if played:

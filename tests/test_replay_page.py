@@ -347,6 +347,8 @@ def test_llm_replies_are_shown_as_text_and_run_nothing(browser, db, tmp_path):
         assert "re-ask 1, reply" in panel and "parsed move: x(1,1)" in panel
         assert f"score: {EVIL_SCRIPT}" in panel and "score method" in panel and "words x1" in panel
         assert "prompt (rebuilt" in panel and "[system]" in panel and "[user]" in panel
+        # the re-ask shows the correction the model answered, with the bad reply quoted as text
+        assert "re-ask 1 (rebuilt)" in panel and f"[assistant]\nI play {EVIL_SCRIPT}" in panel
         assert EVIL_SCRIPT in opened.page.inner_text("header")
         opened.page.keyboard.press("End")
         assert opened.page.evaluate("typeof window.__pwned") == "undefined"
