@@ -635,6 +635,9 @@ def write_game_page(record, game_id: str, out: str | Path, engine: str | None = 
     return path
 
 
+_PLURAL = {"inaccuracy": "inaccuracies", "mistake": "mistakes", "blunder": "blunders"}
+
+
 def write_index(record, tournament: str | None, out_dir: str | Path, engine: str | None = None) -> Path:
     """Write one page per game of ``tournament`` (an id or a name; every game if None) into ``out_dir``
     (created if missing) and ``index.html`` linking to them; returns the index's path.  ``engine``: the
@@ -657,7 +660,11 @@ def write_index(record, tournament: str | None, out_dir: str | Path, engine: str
     for row in (g for g in record.games() if ids is None or g["tournament"] in ids):
         gid = row["id"]
         have = [e["engine"] for e in engines(record, gid)]
-        write_game_page(record, gid, out / page_filename(gid), engine if engine in have else None)
+        try:
+            write_game_page(record, gid, out / page_filename(gid), engine if engine in have else None)
+            link = f'<a href="{escape(page_filename(gid), quote=True)}">{escape(gid)}</a>'
+        except ReplayError as e:         # one game the rules refuse does not cost the others their pages
+            link = f'{escape(gid)} <em>(no page: {escape(str(e))})</em>'
         seat_names = [str(players.get(pid, {}).get("name") or pid) for pid in row["players"]]
         labels = {}
         eng = engine if engine in have else (have[0] if have else None)
@@ -667,10 +674,9 @@ def write_index(record, tournament: str | None, out_dir: str | Path, engine: str
         ret = row.get("returns") or []
         result = ", ".join(f"{r:+g}" for r in ret) if ret else "-"
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in (
-            f'<a href="{escape(page_filename(gid), quote=True)}">{escape(gid)}</a>',
-            escape(str(row.get("round", ""))), escape(" vs ".join(seat_names)), escape(result),
+            link, escape(str(row.get("round", ""))), escape(" vs ".join(seat_names)), escape(result),
             escape(str(row.get("termination"))), escape(str(row.get("plies"))),
-            escape(", ".join(f"{labels[k]} {k}{'s' if labels[k] > 1 else ''}" for k in LABELS if k in labels) or
+            escape(", ".join(f"{labels[k]} {_PLURAL[k] if labels[k] > 1 else k}" for k in LABELS if k in labels) or
                    ("-" if eng else "not analysed"))))
                     + "</tr>")
     title = f"plyground games of {names.get(ids[0], tournament) if ids else 'every tournament'}"

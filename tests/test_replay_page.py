@@ -417,6 +417,16 @@ def test_index_links_every_game_and_the_cli_writes_a_page(db, tmp_path, capsys):
     assert "engine 'nope' has not analysed" in capsys.readouterr().err
     with Record(db["path"]) as rec, pytest.raises(Exception, match="unknown tournament"):
         write_index(rec, "no-such-tournament", tmp_path / "x")
+    # a game whose moves the rules refuse is listed without a page; the other games keep theirs
+    with Record(tmp_path / "bad.db") as rec:
+        rec.upsert_tournament("t-bad", "bad", "tictactoe", "round-robin", 0, {})
+        for gid, actions in (("t-bad-g0", [4, 4]), ("t-bad-g1", [4, 0])):
+            rec.insert_game({"id": gid, "tournament": "t-bad", "game": "tictactoe", "players": ["p0", "p1"],
+                             "returns": [0.0, 0.0], "termination": "max_plies"},
+                            [{"ply": k, "player": k % 2, "action": a} for k, a in enumerate(actions)])
+        html = write_index(rec, "bad", tmp_path / "bad").read_text()
+    assert "t-bad-g0 <em>(no page: game t-bad-g0: ply 1 action 4" in html
+    assert re.findall(r'href="([^"]+)"', html) == ["t-bad-g1.html"]
 
 
 def test_pgn_export_carries_eval_emt_and_nags_that_python_chess_reads(db):
