@@ -310,7 +310,8 @@ def analyse_task(task: dict[str, Any]) -> list[tuple]:
 @dataclass
 class AnalysisSummary:
     """What ``analyse_games`` did: rows (moves) to analyse in the selection, already recorded, newly
-    analysed, and whether it was stopped early."""
+    analysed, whether it was stopped early, and the games of kinds it cannot analyse (left out of a
+    tournament or whole-record selection; asked for by id they are an error)."""
 
     engines: list[str]
     games: int
@@ -321,6 +322,8 @@ class AnalysisSummary:
     stopped: bool = False
     exact: int = 0
     game_ids: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)   # game name -> why its games were left out
+    skipped_games: int = 0
 
     @property
     def moves_per_second(self) -> float:
@@ -447,11 +450,20 @@ def analyse_games(db: str | Path, engines: Iterable[EngineConfig | str] = ("solv
     rec = open_record(db)
     try:
         games = select_games(rec, tournament, game_ids)
+        skipped: dict[str, str] = {}
         for name in sorted({g["game"] for g in games}):
-            check_game(name)
+            try:
+                check_game(name)
+            except PlygroundError as e:
+                if game_ids:          # games asked for by id: refusing one is an error
+                    raise
+                skipped[name] = str(e)
+        n_skipped = sum(g["game"] in skipped for g in games)
+        games = [g for g in games if g["game"] not in skipped]
         tasks, total, already = _tasks(rec, games, configs, workers)
         summary = AnalysisSummary(engines=[c.canonical for c in configs], games=len(games), total=total,
-                                  already=already, game_ids=[g["id"] for g in games])
+                                  already=already, game_ids=[g["id"] for g in games], skipped=skipped,
+                                  skipped_games=n_skipped)
         done = already
         if progress is not None:
             progress(done, total)

@@ -139,6 +139,8 @@ def _cmd_games(args: argparse.Namespace) -> int:
     exact = f"; {summary.exact} of them exactly labelled" if summary.analysed else ""
     console.print(f"{', '.join(summary.engines)}: {summary.analysed} moves analysed in {summary.seconds:.1f}s on "
                   f"{workers} worker(s){rate}, {summary.already} already recorded, {summary.games} games{exact}")
+    for name, why in summary.skipped.items():
+        console.print(f"left out the games of {name}: {why}")
     if args.json:
         keys = ("game", "ply", "engine", "player", "action", "best_action", "value_before", "value_after", "exact",
                 "label", "loss", "pv", "detail")

@@ -416,3 +416,15 @@ def test_suite_runs_an_llm_agent():
     for a, p in zip(r["answers"], positions):
         assert a["hit"] == (a["played"] - 1 in p.best)
         assert a["played"] == 4 or p.moves.count("4") == 6
+
+
+def test_games_that_cannot_be_analysed_are_left_out_or_refused(ttt_db, tmp_path):
+    db = _copy(ttt_db, tmp_path)
+    cfg = config_from_dict({"game": "openspiel:kuhn_poker", "agents": ["random", "mcts:sims=10"], "seed": 1})
+    run_tournament(cfg, db, workers=1)
+    poker = [gid for gid, ms in _moves(db).items() if any(p == -1 for _, p, _ in ms)]
+    s = analyse_games(db, ["solver"], workers=1)
+    assert "openspiel:kuhn_poker" in s.skipped and "hidden information" in s.skipped["openspiel:kuhn_poker"]
+    assert s.skipped_games == len(poker) > 0 and s.analysed == s.total > 0
+    with pytest.raises(AnalysisError, match="hidden information"):
+        analyse_games(db, ["solver"], game_ids=poker[:1], workers=1)
