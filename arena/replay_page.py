@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import re
 from html import escape
 from pathlib import Path
@@ -37,11 +38,22 @@ def json_for_script(data: Any) -> str:
     """JSON text safe inside ``<script type="application/json">``: ``<``, ``>`` and ``&`` (and the
     two JavaScript line separators) are written as ``\\uXXXX`` escapes, which JSON.parse reads back as
     the same characters, so no string in the data can end the block."""
-    text = json.dumps(data, ensure_ascii=False, default=str, separators=(",", ":"))
+    text = json.dumps(_finite(data), ensure_ascii=False, default=str, separators=(",", ":"), allow_nan=False)
     for ch, esc in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"), ("\u2028", "\\u2028"),
                     ("\u2029", "\\u2029")):
         text = text.replace(ch, esc)
     return text
+
+
+def _finite(x: Any) -> Any:
+    """``x`` with NaN and infinities as None (JSON.parse refuses them, and one would blank the page)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
 
 
 def page_filename(game_id: str) -> str:
@@ -72,7 +84,9 @@ def _search_section(d: dict, state) -> dict | None:
     rows = []
     value = d.get("value", search.get("value"))
     if value is not None:
-        rows.append(["value (mover)", f"{float(value):+.3f}  (win chance {_pct(win_chance(max(-1, min(1, float(value)))))})"])
+        v = float(value)
+        rows.append(["value (mover)", f"{v:+.3f}" + (f"  (win chance {_pct(win_chance(max(-1, min(1, v))))})"
+                                                    if math.isfinite(v) else "")])
     if search.get("exact"):
         rows.append(["exact", "yes" + (f", score {search['score']}" if search.get("score") is not None else "")])
     for key, name in (("engine", "engine"), ("depth", "depth"), ("nodes", "nodes"), ("seconds", "search seconds")):
@@ -264,7 +278,7 @@ def game_page_data(record, game_id: str, engine: str | None = None) -> dict:
     def view(value: float | None, mover: int | None) -> float | None:
         """A value from the mover's view as the win chance the graph shows: the first mover's in a
         two-player game, else the mover's."""
-        if value is None or mover is None or mover < 0:
+        if value is None or mover is None or mover < 0 or not math.isfinite(float(value)):
             return None
         v = max(-1.0, min(1.0, float(value)))
         if n_players == 2 and mover != first:

@@ -397,6 +397,7 @@ def test_data_block_cannot_be_closed_by_record_text():
     text = json_for_script(data)
     assert "<" not in text and ">" not in text and "&" not in text
     assert json.loads(text) == data
+    assert json.loads(json_for_script({"v": float("nan"), "w": [float("inf"), 0.5]})) == {"v": None, "w": [None, 0.5]}
 
 
 def test_index_links_every_game_and_the_cli_writes_a_page(db, tmp_path, capsys):
