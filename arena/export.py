@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, TextIO
@@ -173,7 +174,7 @@ def eval_text(a: dict, white_moved: bool) -> str | None:
     '#-1'
     """
     v = a.get("value_after")
-    if v is None:
+    if v is None or not math.isfinite(float(v)):
         return None
     v = float(v) if white_moved else -float(v)
     pv = a.get("pv") if isinstance(a.get("pv"), list) else None

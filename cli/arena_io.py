@@ -111,7 +111,9 @@ def add_parsers(arena_sub: argparse._SubParsersAction, top_sub: argparse._SubPar
                            description="Show the board after every ply of a recorded game with the mover's "
                                        "statistics (value, depth, nodes/simulations, pv, top moves, think time, "
                                        "LLM use). In a terminal: n/Enter next, p previous, g N go to ply N, q quit; "
-                                       "otherwise every ply is printed.")
+                                       "otherwise every ply is printed. With --html OUT.html: one self-contained "
+                                       "page instead (SVG boards, controls, evaluation graph, each move's "
+                                       "statistics and LLM replies; no server, no network).")
     q.add_argument("game_id", metavar="GAME_ID")
     q.add_argument("--db", required=True, metavar="FILE", help="the arena record (SQLite)")
     q.add_argument("--ply", type=int, default=None, metavar="N",
