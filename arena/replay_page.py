@@ -688,7 +688,7 @@ def write_index(record, tournament: str | None, out_dir: str | Path, engine: str
         ret = row.get("returns") or []
         result = ", ".join(f"{r:+g}" for r in ret) if ret else "-"
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in (
-            link, escape(str(row.get("round", ""))), escape(" vs ".join(seat_names)), escape(result),
+            link, escape("-" if row.get("round") is None else str(row["round"])), escape(" vs ".join(seat_names)), escape(result),
             escape(str(row.get("termination"))), escape(str(row.get("plies"))),
             escape(", ".join(f"{labels[k]} {_PLURAL[k] if labels[k] > 1 else k}" for k in LABELS if k in labels) or
                    ("-" if eng else "not analysed"))))

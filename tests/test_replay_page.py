@@ -101,6 +101,8 @@ def db(tmp_path_factory) -> dict:
     with Record(path) as rec:
         c4_ids = sorted(rec.finished_ids(c4.tournament_id))
         ttt_ids = sorted(rec.finished_ids(ttt.tournament_id))
+        played = {g["id"]: g for g in rec.games()}
+        assert all(played[g]["termination"] == "normal" and played[g]["plies"] >= 5 for g in c4_ids + ttt_ids)
         rows = []
         for gid in ttt_ids:
             rows += _analyse_tictactoe(rec, gid)
