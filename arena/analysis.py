@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from plyground.arena import labels as L
+from plyground.arena.export import open_record
 from plyground.games.errors import PlygroundError
 
 __all__ = ["AnalysisError", "EngineConfig", "ENGINES", "parse_engine", "parse_budget", "analyse_games",
@@ -328,17 +329,6 @@ class AnalysisSummary:
     @property
     def moves_per_second(self) -> float:
         return self.analysed / self.seconds if self.seconds > 0 else 0.0
-
-
-def open_record(db: str | Path):
-    """The record at ``db`` (which must exist: analysis never creates an empty record)."""
-    from plyground.arena.record import Record
-    if str(db) != ":memory:" and not Path(db).is_file():
-        raise AnalysisError(f"no record at {str(db)!r}: give the SQLite file 'plyground arena run' wrote")
-    try:
-        return Record(db)
-    except Exception as e:  # noqa: BLE001 - not an SQLite file
-        raise AnalysisError(f"{str(db)!r} is not an arena record ({type(e).__name__}: {e})") from None
 
 
 def select_games(rec, tournament: str | None = None, game_ids: Sequence[str] | None = None) -> list[dict]:

@@ -74,13 +74,19 @@ def result_token(returns: list[float], white_seat: int) -> str:
 
 
 def open_record(path: str | Path):
-    """The record at ``path``, which must exist (reading never creates an empty database)."""
+    """The record at ``path``, which must exist (reading never creates an empty database) and be an
+    SQLite file; either failure is a ``PlygroundError`` naming the file."""
+    import sqlite3
+
     from plyground.arena.record import Record
     p = Path(path)
     if str(path) != ":memory:" and not p.is_file():
         raise PlygroundError(f"no arena record at {str(p)!r}: the file does not exist "
                              "(create one with 'plyground arena run CONFIG.toml --db FILE' or 'arena import-pgn')")
-    return Record(p)
+    try:
+        return Record(p)
+    except sqlite3.DatabaseError as e:
+        raise PlygroundError(f"{str(p)!r} is not an arena record ({e})") from None
 
 
 def check_tournament(record, tournament: str | None) -> None:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from plyground.arena import labels as L
-from plyground.arena.analysis import AnalysisError, open_record
+from plyground.arena.analysis import AnalysisError
+from plyground.arena.export import open_record
 
 __all__ = ["PHASES", "Report", "build_report", "print_report", "write_report", "phase_of"]
 

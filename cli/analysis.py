@@ -120,7 +120,8 @@ def _cmd_games(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from plyground.arena.analysis import analyse_games, analysis_rows, open_record, parse_engine, select_games
+    from plyground.arena.analysis import analyse_games, analysis_rows, parse_engine, select_games
+    from plyground.arena.export import open_record
 
     engines = [parse_engine(e, args.budget) for e in (args.engine or ["solver"])]
     workers = _workers(args.workers)

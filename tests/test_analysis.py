@@ -368,9 +368,18 @@ def test_cli_errors_are_one_line(ttt_db, args, words, capsys):
 
 def test_cli_missing_db(tmp_path, capsys):
     assert main(["analyze", "games", "--db", str(tmp_path / "none.db")]) == 2
-    assert "no record at" in capsys.readouterr().err
+    assert "no arena record at" in capsys.readouterr().err
     assert not (tmp_path / "none.db").exists()
     assert main(["arena", "report", "--db", str(tmp_path / "none.db")]) == 2
+    capsys.readouterr()
+    text = tmp_path / "notes.txt"
+    text.write_text("not an SQLite file\n" * 20)
+    for argv in (["analyze", "games", "--db", str(text)], ["arena", "report", "--db", str(text)],
+                 ["replay", "--db", str(text), "g", "--html", str(tmp_path / "g.html")],
+                 ["arena", "export", "--db", str(text), "--format", "pgn"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert "is not an arena record" in err and "\n" not in err, argv
 
 
 def test_old_analyze_form_still_works(capsys):
