@@ -34,15 +34,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from plyground.arena import labels as L
-from plyground.arena.export import open_record
+from plyground.arena.evaluations import AnalysisError
+from plyground.arena.export import open_record, tournament_ids
 from plyground.games.errors import PlygroundError
 
 __all__ = ["AnalysisError", "EngineConfig", "ENGINES", "parse_engine", "parse_budget", "analyse_games",
            "analysis_rows", "AnalysisSummary", "analyse_task", "ROW_COLUMNS"]
-
-
-class AnalysisError(PlygroundError):
-    """A bad engine or budget, a record or game that cannot be analysed."""
 
 
 # engine -> (budget keys with their types, default budget)
@@ -343,12 +340,7 @@ def select_games(rec, tournament: str | None = None, game_ids: Sequence[str] | N
             out.append({"id": row[0], "game": row[1], "tournament": row[2]})
         return out
     if tournament is not None:
-        known = rec.tournaments()
-        ids = [t["id"] for t in known if tournament in (t["id"], t["name"])]
-        if not ids:
-            shown = ", ".join(f"{t['id']} ({t['name']})" for t in known) or "none"
-            raise AnalysisError(f"unknown tournament {tournament!r}; the record holds: {shown}")
-        games = [g for t in ids for g in rec.games(tournament=t)]
+        games = [g for t in tournament_ids(rec, tournament) for g in rec.games(tournament=t)]
     else:
         games = rec.games()
     return [{"id": g["id"], "game": g["game"], "tournament": g["tournament"]} for g in games]

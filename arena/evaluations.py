@@ -1,9 +1,7 @@
 """Reading the record's ``analysis`` table for display and export: which engine's rows to show,
-the rows of one game by ply, and the conversions of a value in -1..1 (the mover's view) to a win
-chance and to a chess evaluation in pawns.
+the rows of one game by ply, and the conversion of a value in -1..1 (the mover's view) to a chess
+evaluation in pawns (win chances are ``arena.labels``'s).
 
->>> win_chance(0.0), win_chance(1.0), win_chance(-0.5)
-(0.5, 1.0, 0.25)
 >>> pawns(0.0), round(pawns(0.5), 2), pawns(-0.5) == -pawns(0.5)
 (0.0, 2.98, True)
 """
@@ -16,11 +14,8 @@ from typing import Any
 
 from plyground.games.errors import PlygroundError
 
-__all__ = ["AnalysisError", "LABELS", "win_chance", "pawns", "engines", "pick_engine", "analysis_by_ply",
+__all__ = ["AnalysisError", "pawns", "engines", "pick_engine", "analysis_by_ply",
            "all_analysis"]
-
-# The labels the analysis writes, mildest first.
-LABELS = ("inaccuracy", "mistake", "blunder")
 
 # Lichess maps centipawns to a win chance with W = 1 / (1 + exp(-K * cp)); on the -1..1 scale that is
 # v = 2W - 1 = tanh(K * cp / 2), so the pawn-like number of a value is its inverse, 2 atanh(v) / K / 100.
@@ -29,12 +24,8 @@ _CLIP = 0.999   # |v| -> at most about 20.6 pawns; a proven win is written as a 
 
 
 class AnalysisError(PlygroundError):
-    """An analysis engine the record does not hold for the game asked about."""
-
-
-def win_chance(value: float) -> float:
-    """The win chance of a value in -1..1: (value + 1) / 2."""
-    return (float(value) + 1.0) / 2.0
+    """A bad analysis engine or budget, a record or game that cannot be analysed, an analysis the
+    record does not hold."""
 
 
 def pawns(value: float) -> float:

@@ -26,6 +26,7 @@ from plyground.arena.pgn import format_game
 from plyground.games.errors import PlygroundError
 
 __all__ = ["CHESS_GAMES", "is_chess", "first_mover_seat", "result_token", "open_record", "check_tournament",
+           "tournament_ids",
            "player_rows", "game_to_json", "iter_game_dicts", "export_jsonl", "game_to_pgn", "export_pgn",
            "ExportSummary", "PGN_TERMINATION", "emt_text", "eval_text"]
 
@@ -97,6 +98,20 @@ def check_tournament(record, tournament: str | None) -> None:
     if tournament not in known:
         shown = ", ".join(known[:10]) + (f", ... ({len(known)} in all)" if len(known) > 10 else "")
         raise PlygroundError(f"unknown tournament {tournament!r}; the record has: {shown or 'no tournaments'}")
+
+
+def tournament_ids(record, tournament: str | None) -> list[str] | None:
+    """The ids of the tournaments ``tournament`` names (an id or a name; a name may be shared), None
+    for None; an unknown one is an error listing what the record holds."""
+    if tournament is None:
+        return None
+    known = record.tournaments()
+    ids = [t["id"] for t in known if tournament in (t["id"], t.get("name"))]
+    if not ids:
+        shown = ", ".join(f"{t['id']} ({t.get('name')})" for t in known[:10]) or "no tournaments"
+        more = f", ... ({len(known)} in all)" if len(known) > 10 else ""
+        raise PlygroundError(f"unknown tournament {tournament!r}; the record holds: {shown}{more}")
+    return ids
 
 
 def player_rows(record) -> dict[str, dict]:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from plyground.games.errors import PlygroundError
 
-__all__ = ["Frame", "Replay", "load_replay", "replay_game", "describe_decision", "run_interactive",
+__all__ = ["Frame", "Replay", "game_row", "load_replay", "replay_game", "describe_decision", "run_interactive",
            "ReplayError", "board_text"]
 
 _TOP = 5
@@ -213,9 +213,9 @@ def _unknown_id(record, game_id: str) -> ReplayError:
                        f"({len(ids)} games in all; 'plyground arena export --db FILE --format jsonl' lists them)")
 
 
-def load_replay(record, game_id: str) -> Replay:
-    """Replay game ``game_id`` of ``record`` (a ``Record``) through its game's rules."""
-    from plyground import games
+def game_row(record, game_id: str) -> dict:
+    """The games row of ``game_id`` (``players``, ``returns``, ``opening`` decoded); an unknown id is a
+    ``ReplayError`` suggesting the closest ids."""
     rows = list(record.db.query("SELECT * FROM games WHERE id = ?", [game_id]))
     if not rows:
         raise _unknown_id(record, game_id)
@@ -223,6 +223,13 @@ def load_replay(record, game_id: str) -> Replay:
     for c in ("players", "returns", "opening"):
         if isinstance(row.get(c), str):
             row[c] = json.loads(row[c])
+    return row
+
+
+def load_replay(record, game_id: str) -> Replay:
+    """Replay game ``game_id`` of ``record`` (a ``Record``) through its game's rules."""
+    from plyground import games
+    row = game_row(record, game_id)
     names_by_id = record.player_names()
     names = [names_by_id.get(pid, pid) for pid in row["players"]]
     moves = record.moves(game_id)

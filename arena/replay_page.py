@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from plyground.arena.boards_svg import board_view, chess_piece_defs
-from plyground.arena.evaluations import LABELS, analysis_by_ply, engines, pick_engine, win_chance
-from plyground.arena.replay import ReplayError, _pv_text, _text, _unknown_id
+from plyground.arena.evaluations import analysis_by_ply, engines, pick_engine
+from plyground.arena.labels import LABELS, win_percent
+from plyground.arena.replay import ReplayError, _pv_text, _text, game_row
 from plyground.games.errors import PlygroundError
 
 __all__ = ["game_page_data", "render_page", "write_game_page", "write_index", "page_filename", "json_for_script"]
@@ -70,6 +71,11 @@ def _num(v: Any, fmt: str = "{:.3g}") -> str:
     return str(v)
 
 
+def _chance(value: float) -> float:
+    """The win chance of a value in -1..1 on 0..1 (``labels.win_percent`` / 100)."""
+    return win_percent(value) / 100.0
+
+
 def _pct(w: float | None) -> str:
     return "-" if w is None else f"{100 * w:.0f}%"
 
@@ -85,7 +91,7 @@ def _search_section(d: dict, state) -> dict | None:
     value = d.get("value", search.get("value"))
     if value is not None:
         v = float(value)
-        rows.append(["value (mover)", f"{v:+.3f}" + (f"  (win chance {_pct(win_chance(max(-1, min(1, v))))})"
+        rows.append(["value (mover)", f"{v:+.3f}" + (f"  (win chance {_pct(_chance(v))})"
                                                     if math.isfinite(v) else "")])
     if search.get("exact"):
         rows.append(["exact", "yes" + (f", score {search['score']}" if search.get("score") is not None else "")])
@@ -117,8 +123,8 @@ def _analysis_section(a: dict | None, engine: str | None, state) -> dict | None:
     rows = []
     vb, va = a.get("value_before"), a.get("value_after")
     if vb is not None or va is not None:
-        rows.append(["win chance (mover)", f"{_pct(None if vb is None else win_chance(vb))} before, "
-                                           f"{_pct(None if va is None else win_chance(va))} after"])
+        rows.append(["win chance (mover)", f"{_pct(None if vb is None else _chance(vb))} before, "
+                                           f"{_pct(None if va is None else _chance(va))} after"])
     if a.get("best_action") is not None:
         rows.append(["best move", _text(state, a["best_action"])])
     rows.append(["label", (a.get("label") or "none") + (" (exact)" if a.get("exact") else "")])
@@ -255,13 +261,7 @@ def game_page_data(record, game_id: str, engine: str | None = None) -> dict:
     through the game's rules; an action the rules refuse is a ``ReplayError`` naming the ply."""
     from plyground import games
     from plyground.arena.export import first_mover_seat, player_rows
-    rows = list(record.db.query("SELECT * FROM games WHERE id = ?", [game_id]))
-    if not rows:
-        raise _unknown_id(record, game_id)
-    row = rows[0]
-    for c in ("players", "returns", "opening"):
-        if isinstance(row.get(c), str):
-            row[c] = json.loads(row[c])
+    row = game_row(record, game_id)
     players = player_rows(record)
     seats = [players.get(pid, {}) for pid in row["players"]]
     names = [str(p.get("name") or pid) for p, pid in zip(seats, row["players"])]
@@ -280,10 +280,8 @@ def game_page_data(record, game_id: str, engine: str | None = None) -> dict:
         two-player game, else the mover's."""
         if value is None or mover is None or mover < 0 or not math.isfinite(float(value)):
             return None
-        v = max(-1.0, min(1.0, float(value)))
-        if n_players == 2 and mover != first:
-            v = -v
-        return win_chance(v)
+        v = float(value)
+        return _chance(-v if n_players == 2 and mover != first else v)
 
     state = game.new_initial_state()
     frames: list[dict] = [{"ply": 0, "board": board_view(row["game"], state), "move": None,
@@ -656,15 +654,9 @@ def write_index(record, tournament: str | None, out_dir: str | Path, engine: str
     """Write one page per game of ``tournament`` (an id or a name; every game if None) into ``out_dir``
     (created if missing) and ``index.html`` linking to them; returns the index's path.  ``engine``: the
     analysis to show where a game has it (default: each game's own first, as ``pick_engine``)."""
-    from plyground.arena.export import player_rows
-    known = record.tournaments()
-    names = {t["id"]: t.get("name") or t["id"] for t in known}
-    ids = None
-    if tournament is not None:
-        ids = [t["id"] for t in known if tournament in (t["id"], t.get("name"))]
-        if not ids:
-            shown = ", ".join(f"{t['id']} ({t.get('name')})" for t in known[:10]) or "no tournaments"
-            raise PlygroundError(f"unknown tournament {tournament!r}; the record has: {shown}")
+    from plyground.arena.export import player_rows, tournament_ids
+    names = {t["id"]: t.get("name") or t["id"] for t in record.tournaments()}
+    ids = tournament_ids(record, tournament)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise PlygroundError(f"--out {str(out)!r} is a file; give a folder for the pages")

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from plyground.arena import labels as L
-from plyground.arena.analysis import AnalysisError
-from plyground.arena.export import open_record
+from plyground.arena.evaluations import AnalysisError
+from plyground.arena.export import open_record, tournament_ids
 
 __all__ = ["PHASES", "Report", "build_report", "print_report", "write_report", "phase_of"]
 
@@ -97,24 +97,13 @@ class Report:
                 "exact_share": self.exact_moves / self.moves if self.moves else None, "agents": self.agents}
 
 
-def _engines(rec, tournament_ids: list[str] | None) -> list[tuple[str, int]]:
+def _engines(rec, tids: list[str] | None) -> list[tuple[str, int]]:
     sql = "SELECT a.engine, COUNT(*) FROM analysis a JOIN games g ON g.id = a.game"
     args: list = []
-    if tournament_ids is not None:
-        sql += f" WHERE g.tournament IN ({', '.join('?' * len(tournament_ids))})"
-        args = list(tournament_ids)
+    if tids is not None:
+        sql += f" WHERE g.tournament IN ({', '.join('?' * len(tids))})"
+        args = list(tids)
     return [(e, n) for e, n in rec.db.conn.execute(sql + " GROUP BY a.engine ORDER BY a.engine", args)]
-
-
-def _tournament_ids(rec, tournament: str | None) -> list[str] | None:
-    if tournament is None:
-        return None
-    known = rec.tournaments()
-    ids = [t["id"] for t in known if tournament in (t["id"], t["name"])]
-    if not ids:
-        shown = ", ".join(f"{t['id']} ({t['name']})" for t in known) or "none"
-        raise AnalysisError(f"unknown tournament {tournament!r}; the record holds: {shown}")
-    return ids
 
 
 def _loads(text: str | None) -> dict:
@@ -159,7 +148,7 @@ def build_report(db: str | Path, tournament: str | None = None, engine: str | No
     Without ``engine``, the only engine that analysed them; several is an error naming them."""
     rec = open_record(db)
     try:
-        tids = _tournament_ids(rec, tournament)
+        tids = tournament_ids(rec, tournament)
         have = _engines(rec, tids)
         names = [e for e, _ in have]
         if engine is None:

@@ -20,7 +20,6 @@ import pytest
 
 from plyground import agents, games
 from plyground.arena.config import config_from_dict
-from plyground.arena.evaluations import win_chance
 from plyground.arena.export import export_jsonl, export_pgn
 from plyground.arena.match import play_game
 from plyground.arena.record import Record
@@ -47,6 +46,11 @@ def _negamax(moves: tuple[int, ...]) -> float:
         p = len(moves) % 2           # the player who would move next
         return float(s.returns()[p])
     return max(-_negamax(moves + (a,)) for a in s.legal_actions())
+
+
+def win_chance(value: float) -> float:
+    """A value in -1..1 as a win chance in 0..1."""
+    return (max(-1.0, min(1.0, value)) + 1.0) / 2.0
 
 
 def _label(drop: float) -> str | None:
@@ -510,3 +514,28 @@ def test_other_games_show_their_text_board_at_every_ply(browser, tmp_path):
         assert opened.errors == [] and opened.requests == [opened.url]
     finally:
         opened.close()
+
+
+def test_graph_is_the_first_movers_win_chance_at_every_ply(db):
+    """The page's graph points against the test's own negamax: the position after k plies, valued for
+    the seat that moved first (the other seat's values turned over; a finished game its return)."""
+    from plyground.arena.replay_page import game_page_data
+    for gid in db["ttt"]:
+        with Record(db["path"]) as rec:
+            moves = rec.moves(gid)
+            data = game_page_data(rec, gid)
+        first = moves[0]["player"]
+        assert data["first_mover"] == first and data["engine"] == "test-negamax"
+        played: tuple[int, ...] = ()
+        expected = []
+        for k in range(len(moves) + 1):
+            if k:
+                played += (moves[k - 1]["action"],)
+            if _terminal(played):
+                v = _final(played, first)
+            else:
+                to_move = len(played) % 2          # tic-tac-toe: seat 0 moves first, then they alternate
+                v = _negamax(played) if to_move == first else -_negamax(played)
+            expected.append((v + 1) / 2)
+        assert [f["chance"] for f in data["frames"]] == pytest.approx(expected), gid
+
