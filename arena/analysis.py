@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from plyground.arena import labels as L
-from plyground.arena.evaluations import AnalysisError
+from plyground.arena.evaluations import AnalysisError, is_opening
 from plyground.arena.export import open_record, tournament_ids
 from plyground.games.errors import PlygroundError
 
@@ -365,7 +365,7 @@ def _tasks(rec, games: list[dict], engines: list[EngineConfig], workers: int) ->
     for g in games:
         moves = [m for m in rec.db.conn.execute(
             "SELECT ply, player, action, decision FROM moves WHERE game = ? ORDER BY ply", (g["id"],))]
-        move_list = [[int(p), int(pl), int(a), _is_opening(d)] for p, pl, a, d in moves]
+        move_list = [[int(p), int(pl), int(a), is_opening(d)] for p, pl, a, d in moves]
         plies = [m[0] for m in move_list if m[1] >= 0]
         for e in engines:
             have = {r[0] for r in rec.db.conn.execute(
@@ -385,16 +385,6 @@ def _tasks(rec, games: list[dict], engines: list[EngineConfig], workers: int) ->
             tasks.append({"game_id": g["id"], "game": g["game"], "engine": e.canonical, "plies": chunk,
                           "moves": move_list[:chunk[-1] + 1]})
     return tasks, total, already
-
-
-def _is_opening(decision: str | None) -> bool:
-    if not decision:
-        return False
-    try:
-        d = json.loads(decision)
-    except ValueError:
-        return False
-    return isinstance(d, dict) and bool(d.get("opening"))
 
 
 def _write(rec, rows: list[tuple]) -> None:

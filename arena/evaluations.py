@@ -14,7 +14,7 @@ from typing import Any
 
 from plyground.games.errors import PlygroundError
 
-__all__ = ["AnalysisError", "pawns", "engines", "pick_engine", "analysis_by_ply",
+__all__ = ["AnalysisError", "is_opening", "pawns", "engines", "pick_engine", "analysis_by_ply",
            "all_analysis"]
 
 # Lichess maps centipawns to a win chance with W = 1 / (1 + exp(-K * cp)); on the -1..1 scale that is
@@ -26,6 +26,22 @@ _CLIP = 0.999   # |v| -> at most about 20.6 pawns; a proven win is written as a 
 class AnalysisError(PlygroundError):
     """A bad analysis engine or budget, a record or game that cannot be analysed, an analysis the
     record does not hold."""
+
+
+def is_opening(decision: Any) -> bool:
+    """Whether a recorded move's decision (a dict or its JSON text) marks a ply of the tournament's
+    opening, applied before the agents play: such a move is nobody's choice, so its label is shown
+    but never charged to an agent (report, page marks, index counts, PGN NAGs).
+
+    >>> is_opening({"opening": True}), is_opening('{"opening": true}'), is_opening(None), is_opening("x")
+    (True, True, False, False)
+    """
+    if isinstance(decision, str):
+        try:
+            decision = json.loads(decision)
+        except ValueError:
+            return False
+    return isinstance(decision, dict) and bool(decision.get("opening"))
 
 
 def pawns(value: float) -> float:

@@ -4,8 +4,8 @@ for the rest (what rating tools such as Ordo and BayesElo read).
 Both carry the record's analysis: a JSON line lists every analysis row of its game (all engines);
 a chess game's PGN gives each move ``[%emt H:MM:SS.sss]`` (the mover's think time) and, where one
 analysis engine evaluated it, ``[%eval ...]`` and the NAG of its label (``?!`` inaccuracy, ``?``
-mistake, ``??`` blunder).  The eval is from White's view in pawns: the value after the move in -1..1
-mapped through the inverse of lichess's win-chance curve (``evaluations.pawns``), or ``#N`` / ``#-N``
+mistake, ``??`` blunder; none on a ply of the tournament's opening, which no agent chose).  The eval
+is from White's view in pawns: the value after the move in -1..1 mapped through the inverse of lichess's win-chance curve (``evaluations.pawns``), or ``#N`` / ``#-N``
 where the analysis proved a win and its principal variation gives the distance to mate.
 
 >>> result_token([1.0, -1.0], white_seat=0), result_token([1.0, -1.0], white_seat=1), result_token([0.0, 0.0], 0)
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from plyground.arena.evaluations import all_analysis, analysis_by_ply, pawns, pick_engine
+from plyground.arena.evaluations import all_analysis, analysis_by_ply, is_opening, pawns, pick_engine
 from plyground.arena.pgn import format_game
 from plyground.games.errors import PlygroundError
 
@@ -254,7 +254,7 @@ def game_to_pgn(row: dict, moves: list[dict], players: dict[str, dict], event: s
         if isinstance(m.get("think_time"), (int, float)):
             parts.append(f"[%emt {emt_text(m['think_time'])}]")
         notes.append(" ".join(parts) or None)
-        suffixes.append(_NAGS.get((a or {}).get("label")))
+        suffixes.append(None if is_opening(m.get("decision")) else _NAGS.get((a or {}).get("label")))
     return format_game(tags, sans, result, comment=comment, suffixes=suffixes, move_comments=notes)
 
 

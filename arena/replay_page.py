@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from plyground.arena.boards_svg import board_view, chess_piece_defs
-from plyground.arena.evaluations import analysis_by_ply, engines, pick_engine
+from plyground.arena.evaluations import analysis_by_ply, engines, is_opening, pick_engine
 from plyground.arena.labels import LABELS, win_percent
 from plyground.arena.replay import ReplayError, _pv_text, _text, game_row
 from plyground.games.errors import PlygroundError
@@ -117,7 +117,7 @@ def _search_section(d: dict, state) -> dict | None:
     return {"title": "Search", "rows": rows, **({"table": table} if table else {})}
 
 
-def _analysis_section(a: dict | None, engine: str | None, state) -> dict | None:
+def _analysis_section(a: dict | None, engine: str | None, state, opening: bool = False) -> dict | None:
     if a is None:
         return None
     rows = []
@@ -127,7 +127,8 @@ def _analysis_section(a: dict | None, engine: str | None, state) -> dict | None:
                                            f"{_pct(None if va is None else _chance(va))} after"])
     if a.get("best_action") is not None:
         rows.append(["best move", _text(state, a["best_action"])])
-    rows.append(["label", (a.get("label") or "none") + (" (exact)" if a.get("exact") else "")])
+    rows.append(["label", (a.get("label") or "none") + (" (exact)" if a.get("exact") else "")
+                 + ("; an opening ply, chosen by no agent, so not marked" if opening and a.get("label") else "")])
     if isinstance(a.get("pv"), list) and a["pv"]:
         rows.append(["principal variation", _pv_text(state, a["pv"])])
     table = None
@@ -137,7 +138,8 @@ def _analysis_section(a: dict | None, engine: str | None, state) -> dict | None:
         if isinstance(top, list) and top and all(isinstance(t, list) and len(t) == 2 for t in top):
             table = {"head": ["move", "value"],
                      "rows": [[_text(state, t[0]), _num(t[1], "{:+.3f}")] for t in top[:_TOP]]}
-    return {"title": f"Analysis ({engine})", "rows": rows, "cls": f"label-{a.get('label')}" if a.get("label") else "",
+    return {"title": f"Analysis ({engine})", "rows": rows,
+            "cls": f"label-{a.get('label')}" if a.get("label") and not opening else "",
             **({"table": table} if table else {})}
 
 
@@ -297,8 +299,9 @@ def game_page_data(record, game_id: str, engine: str | None = None) -> dict:
         played = action is not None and action >= 0
         text = _text(state, action) if played else "no move"
         a = analysis.get(int(m["ply"]))
+        opening = is_opening(d)
         panel = [_move_section(k + 1, m, mover, f"{text} [action {action}]" if played else text)]
-        for section in (_analysis_section(a, engine, state), _search_section(d, state)):
+        for section in (_analysis_section(a, engine, state, opening), _search_section(d, state)):
             if section:
                 panel.append(section)
         rebuilt = None
@@ -314,10 +317,11 @@ def game_page_data(record, game_id: str, engine: str | None = None) -> dict:
                 raise ReplayError(f"game {game_id}: ply {m['ply']} action {action} ({m.get('text')!r}) is illegal "
                                   f"when replayed through {row['game']}: {e}") from None
         own = d.get("value", (d.get("search") or {}).get("value"))
-        own_values.append(view(own, seat) if isinstance(own, (int, float)) and not d.get("opening") else None)
+        own_values.append(view(own, seat) if isinstance(own, (int, float)) and not opening else None)
         frames.append({"ply": k + 1, "board": board_view(row["game"], state, before, action if played else None),
-                       "move": {"ply": m.get("ply"), "text": text, "seat": seat, "mover": mover,
-                                "label": (a or {}).get("label"), "exact": bool((a or {}).get("exact"))},
+                       "move": {"ply": m.get("ply"), "text": text, "seat": seat, "mover": mover, "opening": opening,
+                                "label": None if opening else (a or {}).get("label"),
+                                "exact": bool((a or {}).get("exact"))},
                        "panel": panel})
     # the graph: the analysis engine's win chance per position, else the agents' own search values
     chances: list[float | None] = [None] * len(frames)
@@ -674,8 +678,9 @@ def write_index(record, tournament: str | None, out_dir: str | Path, engine: str
         seat_names = [str(players.get(pid, {}).get("name") or pid) for pid in row["players"]]
         labels = {}
         eng = engine if engine in have else (have[0] if have else None)
+        openings = {m["ply"] for m in record.moves(gid) if is_opening(m.get("decision"))}
         for a in analysis_by_ply(record, gid, eng).values():
-            if a.get("label") in LABELS:
+            if a.get("label") in LABELS and a["ply"] not in openings:
                 labels[a["label"]] = labels.get(a["label"], 0) + 1
         ret = row.get("returns") or []
         result = ", ".join(f"{r:+g}" for r in ret) if ret else "-"

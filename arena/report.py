@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from plyground.arena import labels as L
-from plyground.arena.evaluations import AnalysisError
+from plyground.arena.evaluations import AnalysisError, is_opening
 from plyground.arena.export import open_record, tournament_ids
 
 __all__ = ["PHASES", "Report", "build_report", "print_report", "write_report", "phase_of"]
@@ -189,7 +189,7 @@ def build_report(db: str | Path, tournament: str | None = None, engine: str | No
         seat_cache: dict[str, list] = {}
         for gid, ply, seat, label, exact, vb, va, detail, seats, plies in rows:
             d = _loads(detail)
-            if d.get("opening"):
+            if is_opening(d):
                 continue
             ids = seat_cache.get(gid)
             if ids is None:
@@ -212,7 +212,7 @@ def build_report(db: str | Path, tournament: str | None = None, engine: str | No
                     "WHERE m.game IN (SELECT DISTINCT game FROM analysis WHERE engine = ?)"
                     + where, args):
                 d = _loads(decision)
-                if d.get("opening") or seat is None or seat < 0:
+                if is_opening(d) or seat is None or seat < 0:
                     continue
                 ids = json.loads(seats) if seats else []
                 name = players.get(ids[seat], ids[seat]) if seat < len(ids) else f"seat {seat}"

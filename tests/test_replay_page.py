@@ -539,3 +539,39 @@ def test_graph_is_the_first_movers_win_chance_at_every_ply(db):
             expected.append((v + 1) / 2)
         assert [f["chance"] for f in data["frames"]] == pytest.approx(expected), gid
 
+
+def test_opening_plies_are_not_charged_as_labelled_moves(tmp_path):
+    """A tournament's random opening plies: their analysis is shown, but the page marks no label on
+    them, the index does not count them and the PGN gives them no NAG."""
+    import chess.pgn
+    from plyground.arena.replay_page import game_page_data
+    db = tmp_path / "opening.db"
+    chess_game = games.make("openspiel:chess")
+    first = chess_game.new_initial_state()
+    opening = [first.string_to_action("f3")]                 # 1. f3: a poor move nobody chose
+    s = first.clone()
+    s.apply_action(opening[0])
+    opening.append(s.string_to_action("e5"))
+    r = play_game(chess_game, [agents.make("random:seed=1"), agents.make("random:seed=2")], seed=5, max_plies=8,
+                  opening=opening)
+    assert [bool((m.decision or {}).get("opening")) for m in r.moves[:3]] == [True, True, False]
+    with Record(db) as rec:
+        ids = [rec.upsert_player(s, s, agents.make(s).config()) for s in ("random:seed=1", "random:seed=2")]
+        rec.upsert_tournament("t-open", "open", r.game, "round-robin", 0, {})
+        rec.insert_game({"id": "t-open-g0", "tournament": "t-open", "game": r.game, "players": ids,
+                         "returns": r.returns, "termination": r.termination, "detail": r.detail},
+                        [{"ply": m.ply, "player": m.player, "action": m.action, "text": m.text,
+                          "think_time": m.think_time, "decision": m.decision} for m in r.moves])
+        # every ply a blunder by the test's say-so: the two opening plies must not count as ones
+        _insert_analysis(rec, [("t-open-g0", m.ply, "test", m.player, m.action, m.action, 0.0, -0.9, 0, "blunder",
+                                "[]", "{}") for m in r.moves])
+        data = game_page_data(rec, "t-open-g0")
+        index = write_index(rec, "open", tmp_path / "pages").read_text()
+        out = io.StringIO()
+        export_pgn(rec, out)
+    labels = [f["move"]["label"] for f in data["frames"][1:]]
+    assert labels == [None, None] + ["blunder"] * (len(r.moves) - 2)
+    assert "blunder" in " ".join(" ".join(map(str, row)) for s in data["frames"][1]["panel"] for row in s["rows"])
+    assert f"{len(r.moves) - 2} blunders" in index
+    nodes = list(chess.pgn.read_game(io.StringIO(out.getvalue())).mainline())
+    assert [n.nags for n in nodes] == [set(), set()] + [{4}] * (len(r.moves) - 2)
