@@ -332,7 +332,7 @@ def select_games(rec, tournament: str | None = None, game_ids: Sequence[str] | N
     """The games to analyse: ``game_ids`` (each must be recorded), else a tournament's (id or name), else all."""
     if game_ids:
         out = []
-        for gid in game_ids:
+        for gid in dict.fromkeys(game_ids):     # an id given twice is analysed once
             row = rec.db.conn.execute("SELECT id, game, tournament, players, plies FROM games WHERE id = ?",
                                       (gid,)).fetchone()
             if row is None:

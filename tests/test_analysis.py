@@ -340,7 +340,8 @@ def test_suite_best_moves_from_the_solver_match_the_shipped_file(tmp_path):
 def test_cli_json_lines_and_report(ttt_db, tmp_path, capsys):
     db = _copy(ttt_db, tmp_path)
     gid = next(iter(_moves(db)))
-    assert main(["analyze", "games", "--db", str(db), "--game-id", gid, "--json", "--workers", "1", "--quiet"]) == 0
+    assert main(["analyze", "games", "--db", str(db), "--game-id", gid, "--game-id", gid, "--json", "--workers", "1",
+                 "--quiet"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(lines) == len(_moves(db)[gid])
     for r in lines:
