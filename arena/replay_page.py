@@ -134,10 +134,12 @@ def _analysis_section(a: dict | None, engine: str | None, state, opening: bool =
     table = None
     if isinstance(a.get("detail"), dict):
         rows += _scalars(a["detail"])
-        top = a["detail"].get("top")
-        if isinstance(top, list) and top and all(isinstance(t, list) and len(t) == 2 for t in top):
-            table = {"head": ["move", "value"],
-                     "rows": [[_text(state, t[0]), _num(t[1], "{:+.3f}")] for t in top[:_TOP]]}
+        top = a["detail"].get("top")      # [action, value] or, from a search with visits, [action, value, visits]
+        if isinstance(top, list) and top and all(isinstance(t, list) and len(t) in (2, 3) for t in top):
+            visits = all(len(t) == 3 for t in top)
+            table = {"head": ["move", "value"] + (["visits"] if visits else []),
+                     "rows": [[_text(state, t[0]), "-" if t[1] is None else _num(t[1], "{:+.3f}")]
+                              + ([_num(t[2])] if visits else []) for t in top[:_TOP]]}
     return {"title": f"Analysis ({engine})", "rows": rows,
             "cls": f"label-{a.get('label')}" if a.get("label") and not opening else "",
             **({"table": table} if table else {})}

@@ -575,3 +575,15 @@ def test_opening_plies_are_not_charged_as_labelled_moves(tmp_path):
     assert f"{len(r.moves) - 2} blunders" in index
     nodes = list(chess.pgn.read_game(io.StringIO(out.getvalue())).mainline())
     assert [n.nags for n in nodes] == [set(), set()] + [{4}] * (len(r.moves) - 2)
+
+
+def test_analysis_panel_lists_top_moves_with_or_without_visits():
+    from plyground.arena.replay_page import _analysis_section
+    state = games.make("tictactoe").new_initial_state()
+    row = {"value_before": 0.1, "value_after": 0.0, "best_action": 4, "label": None, "exact": False, "pv": [4]}
+    mcts = _analysis_section({**row, "detail": {"top": [[4, 0.1, 30], [0, -0.2, 5]]}}, "mcts:sims=50", state)
+    assert mcts["table"] == {"head": ["move", "value", "visits"],
+                             "rows": [[state.action_to_string(4), "+0.100", "30"],
+                                      [state.action_to_string(0), "-0.200", "5"]]}
+    solver = _analysis_section({**row, "detail": {"top": [[4, 0.0], [0, 0.0]]}}, "solver:time=1", state)
+    assert solver["table"]["head"] == ["move", "value"] and len(solver["table"]["rows"]) == 2
