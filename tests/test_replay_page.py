@@ -459,6 +459,10 @@ def test_pgn_export_carries_eval_emt_and_nags_that_python_chess_reads(db):
         expected = {None: set(), "inaccuracy": {6}, "mistake": {2}, "blunder": {4}}[a["label"]]
         assert node.nags == expected
         assert node.board().fen().split()[:4] == _fen_after(moves, m["ply"]).split()[:4]
+    # an engine that analysed nothing is an error naming the ones that did, not an export without evals
+    assert main(["arena", "export", "--db", str(db["path"]), "--format", "pgn", "--engine", "nope"]) == 2
+    with Record(db["path"]) as rec, pytest.raises(Exception, match="engine 'nope' analysed no game.*test-chess"):
+        export_pgn(rec, io.StringIO(), engine="nope")
 
 
 def _fen_after(moves: list[dict], ply: int) -> str:
