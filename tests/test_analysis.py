@@ -156,7 +156,10 @@ def test_connect4_labels_agree_with_the_solved_scores():
                 checked["best"] += 1
             else:
                 assert detail["score_after"] < pos.score
-                assert label == L.exact_label(vb, va)
+                sign_after = (detail["score_after"] > 0) - (detail["score_after"] < 0)
+                assert va == sign_after
+                # outcome steps lost, written out here: win -> draw or draw -> loss a mistake, win -> loss a blunder
+                assert label == _truth_label(int(vb), int(va))
                 if pos.score == 0:
                     assert (va, label) == (-1.0, "mistake")
                     checked["draw_lost"] += 1
@@ -170,7 +173,7 @@ def test_connect4_labels_agree_with_the_solved_scores():
         (row,) = analyse_task(task)
         sign = (pos.score > 0) - (pos.score < 0)
         assert (row[7], row[8], json.loads(row[11])["score_after"]) == (-sign, 1, -pos.score)
-        assert row[9] == L.exact_label(row[6], -sign)
+        assert row[9] == _truth_label(int(row[6]), -sign)
         checked["into"] = checked.get("into", 0) + 1
     assert all(checked.values()), checked
 
@@ -290,6 +293,17 @@ def test_report_per_agent(ttt_db, tmp_path):
         assert a["exact_moves"] == a["moves"] and 0 <= a["exact_error_rate"] <= 1
         assert a["llm"] is None
     assert by["random"]["exact_error_rate"] > 0 and by["random"]["accuracy"] < 100
+    # the figures again from the rows, with lichess's formula and the aggregation written out here
+    expected = _report_by_hand(db, "solver:time=1")
+    assert set(expected) == set(by)
+    for name, e in expected.items():
+        a = by[name]
+        assert a["moves"] == e["moves"] and a["games"] == len(e["games"])
+        assert a["accuracy"] == pytest.approx(sum(sum(v) / len(v) for v in e["games"].values()) / len(e["games"]))
+        assert a["mistake_per_100"] == pytest.approx(100 * e["mistake"] / e["moves"])
+        assert a["blunder_per_100"] == pytest.approx(100 * e["blunder"] / e["moves"])
+        assert a["exact_error_rate"] == pytest.approx((e["mistake"] + e["blunder"]) / e["moves"])
+        assert {p: s["moves"] for p, s in a["phases"].items()} == {p: n for p, n in e["phases"].items() if n}
     paths = write_report(rep, tmp_path / "out")
     assert [p.name for p in paths] == ["report.json", "accuracy_by_phase.png", "errors_per_100.png"]
     assert json.loads(paths[0].read_text())["agents"][0]["agent"] == rep.agents[0]["agent"]
@@ -298,6 +312,34 @@ def test_report_per_agent(ttt_db, tmp_path):
     with pytest.raises(AnalysisError, match="several engines analysed these games"):
         build_report(db)
     assert build_report(db, engine="mcts").engine == "mcts:sims=100"
+
+
+def _report_by_hand(db, engine: str) -> dict[str, dict]:
+    """Per agent, from the analysis rows of its own moves (opening plies left out): its moves, per-game
+    lists of lichess accuracies, label counts and moves per phase (thirds of the game by ply)."""
+    def acc(before: float, after: float) -> float:
+        wb, wa = 50 + 50 * before, 50 + 50 * after
+        if wa >= wb:
+            return 100.0
+        return min(100.0, max(0.0, 103.1668100711649 * math.exp(-0.04354415386753951 * (wb - wa)) - 3.166924740191411))
+
+    out: dict[str, dict] = {}
+    with sqlite3.connect(db) as conn:
+        names = dict(conn.execute("SELECT id, name FROM players"))
+        for gid, ply, seat, vb, va, label, seats, plies, decision in conn.execute(
+                "SELECT a.game, a.ply, a.player, a.value_before, a.value_after, a.label, g.players, g.plies, m.decision "
+                "FROM analysis a JOIN games g ON g.id = a.game JOIN moves m ON m.game = a.game AND m.ply = a.ply "
+                "WHERE a.engine = ?", (engine,)):
+            if decision and json.loads(decision).get("opening"):
+                continue
+            e = out.setdefault(names[json.loads(seats)[seat]], {"moves": 0, "games": {}, "mistake": 0, "blunder": 0,
+                                                                "phases": {"opening": 0, "middle": 0, "end": 0}})
+            e["moves"] += 1
+            e["games"].setdefault(gid, []).append(acc(vb, va))
+            if label in ("mistake", "blunder"):
+                e[label] += 1
+            e["phases"][("opening", "middle", "end")[3 * ply // plies]] += 1
+    return out
 
 
 def test_llm_figures_from_decisions():
