@@ -27,7 +27,8 @@ from typing import Any, Callable
 
 from plyground.games.errors import InfrastructureError, PlygroundError
 
-__all__ = ["SuiteError", "Position", "load_suite", "shipped_best_moves", "wilson", "run_suite", "default_suite", "solve_best"]
+__all__ = ["SuiteError", "Position", "load_suite", "shipped_best_moves", "wilson", "run_suite", "default_suite", "solve_best",
+           "print_suite"]
 
 
 class SuiteError(PlygroundError):
@@ -188,3 +189,24 @@ def run_suite(spec: str, positions: list[Position] | None = None, *, seed: int =
     n = sum(v[1] for v in per.values())
     return {"agent": spec, **_share(k, n), "errors": errors, "fallbacks": fallbacks,
             "by_stones": {s: _share(*v) for s, v in sorted(per.items())}, "answers": answers}
+
+
+def print_suite(result: dict[str, Any], console=None) -> None:
+    """One agent's ``run_suite`` result as a rich table: best moves per stone count with intervals."""
+    from rich.console import Console
+    from rich.table import Table
+
+    r = result
+    lo, hi = r["interval"]
+    share = "-" if r["share"] is None else f"{100 * r['share']:.1f}%"
+    t = Table(title=f"{r['agent']}: {r['best']}/{r['positions']} best moves = {share} "
+                    f"(95% {100 * lo:.1f}-{100 * hi:.1f})"
+                    + (f", {r['errors']} errors" if r["errors"] else "")
+                    + (f", {r['fallbacks']} fallbacks" if r["fallbacks"] else ""))
+    for col in ("stones", "best", "positions", "share %", "95% interval"):
+        t.add_column(col, justify="right")
+    for stones, v in r["by_stones"].items():
+        lo, hi = v["interval"]
+        t.add_row(str(stones), str(v["best"]), str(v["positions"]), f"{100 * v['share']:.1f}",
+                  f"{100 * lo:.0f}-{100 * hi:.0f}")
+    (console or Console()).print(t)

@@ -158,9 +158,8 @@ def _cmd_games(args: argparse.Namespace) -> int:
 def _cmd_suite(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
-    from plyground.arena.suite import load_suite, run_suite
+    from plyground.arena.suite import load_suite, print_suite, run_suite
 
     positions = load_suite(args.positions)
     console = Console(stderr=True)
@@ -173,19 +172,8 @@ def _cmd_suite(args: argparse.Namespace) -> int:
                           progress=lambda done, total: bar.update(task, completed=done))
         if args.json:
             print(json.dumps(r))
-            continue
-        lo, hi = r["interval"]
-        t = Table(title=f"{spec}: {r['best']}/{r['positions']} best moves = {100 * r['share']:.1f}% "
-                        f"(95% {100 * lo:.1f}-{100 * hi:.1f})"
-                        + (f", {r['errors']} errors" if r["errors"] else "")
-                        + (f", {r['fallbacks']} fallbacks" if r["fallbacks"] else ""))
-        for col in ("stones", "best", "positions", "share %", "95% interval"):
-            t.add_column(col, justify="right")
-        for s, v in r["by_stones"].items():
-            lo, hi = v["interval"]
-            t.add_row(str(s), str(v["best"]), str(v["positions"]), f"{100 * v['share']:.1f}",
-                      f"{100 * lo:.0f}-{100 * hi:.0f}")
-        out.print(t)
+        else:
+            print_suite(r, out)
     return 0
 
 
