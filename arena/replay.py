@@ -14,12 +14,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from plyground.games.errors import PlygroundError
 
-__all__ = ["Frame", "Replay", "game_row", "load_replay", "replay_game", "describe_decision", "run_interactive",
-           "ReplayError", "board_text"]
+__all__ = ["Frame", "Replay", "game_row", "initial_state", "replay_moves", "load_replay", "replay_game",
+           "describe_decision", "run_interactive", "ReplayError", "board_text"]
 
 _TOP = 5
 
@@ -226,37 +226,49 @@ def game_row(record, game_id: str) -> dict:
     return row
 
 
+def initial_state(row: dict):
+    """The initial state of the game of a games ``row``; a game this install cannot make is a ``ReplayError``."""
+    from plyground import games
+    try:
+        return games.make(row["game"]).new_initial_state()
+    except PlygroundError as e:
+        raise ReplayError(f"game {row['id']} cannot be replayed: {e}") from None
+
+
+def replay_moves(row: dict, state, moves: list[dict]) -> Iterator[tuple[dict, Any]]:
+    """Play the recorded ``moves`` of the game of ``row`` on ``state`` (changed in place), yielding each
+    move with a copy of the state before it; on resuming, ``state`` is the state after it (a move
+    without an action leaves it as it was).  An action the rules refuse is a ``ReplayError`` naming the ply."""
+    for m in moves:
+        before = state.clone()
+        action = m.get("action")
+        if action is not None and action >= 0:
+            try:
+                state.apply_action(int(action))
+            except PlygroundError as e:  # IllegalActionError, or a PettingZoo referee disagreeing
+                raise ReplayError(f"game {row['id']}: ply {m['ply']} action {action} ({m.get('text')!r}) is "
+                                  f"illegal when replayed through {row['game']}: {e}") from None
+        yield m, before
+
+
 def load_replay(record, game_id: str) -> Replay:
     """Replay game ``game_id`` of ``record`` (a ``Record``) through its game's rules."""
-    from plyground import games
     row = game_row(record, game_id)
     names_by_id = record.player_names()
     names = [names_by_id.get(pid, pid) for pid in row["players"]]
     moves = record.moves(game_id)
-    try:
-        game = games.make(row["game"])
-    except PlygroundError as e:
-        raise ReplayError(f"game {game_id} cannot be replayed: {e}") from None
-    state = game.new_initial_state()
+    state = initial_state(row)
     frames = [Frame(0, board_text(state))]
-    for m in moves:
+    for m, before in replay_moves(row, state, moves):
         seat = m.get("player")
         mover = "chance" if seat is not None and seat < 0 else \
             f"seat {seat} ({names[seat] if seat is not None and 0 <= seat < len(names) else '?'})"
         action = m.get("action")
-        lines = describe_decision(m.get("decision"), state)
-        if action is None or action < 0:
-            frames.append(Frame(len(frames), board_text(state), m, mover, lines))
-            continue
-        if m.get("text"):
-            shown = _text(state, action)
+        lines = describe_decision(m.get("decision"), before)
+        if action is not None and action >= 0 and m.get("text"):
+            shown = _text(before, action)
             if shown != m["text"]:
                 lines.append(f"note: recorded as {m['text']!r}, the rules write {shown!r}")
-        try:
-            state.apply_action(int(action))
-        except PlygroundError as e:  # IllegalActionError, or a PettingZoo referee disagreeing
-            raise ReplayError(f"game {game_id}: ply {m['ply']} action {action} ({m.get('text')!r}) is illegal "
-                              f"when replayed through {row['game']}: {e}") from None
         frames.append(Frame(len(frames), board_text(state), m, mover, lines))
     final = None
     ret = row.get("returns")

@@ -26,7 +26,7 @@ from typing import Any
 from plyground.arena.boards_svg import board_view, chess_piece_defs
 from plyground.arena.evaluations import analysis_by_ply, engines, is_opening, pick_engine
 from plyground.arena.labels import LABELS, win_percent
-from plyground.arena.replay import ReplayError, _pv_text, _text, game_row
+from plyground.arena.replay import ReplayError, _pv_text, _text, game_row, initial_state, replay_moves
 from plyground.games.errors import PlygroundError
 
 __all__ = ["game_page_data", "render_page", "write_game_page", "write_index", "page_filename", "json_for_script"]
@@ -263,7 +263,6 @@ def game_page_data(record, game_id: str, engine: str | None = None) -> dict:
     """Everything the page shows for ``game_id`` of ``record``: header, one frame per ply (board,
     move, panel sections, win chance) and the analysis engine used.  Replays the recorded moves
     through the game's rules; an action the rules refuse is a ``ReplayError`` naming the ply."""
-    from plyground import games
     from plyground.arena.export import first_mover_seat, player_rows
     row = game_row(record, game_id)
     players = player_rows(record)
@@ -272,10 +271,7 @@ def game_page_data(record, game_id: str, engine: str | None = None) -> dict:
     moves = record.moves(game_id)
     engine = pick_engine(record, game_id, engine)
     analysis = analysis_by_ply(record, game_id, engine)
-    try:
-        game = games.make(row["game"])
-    except PlygroundError as e:
-        raise ReplayError(f"game {game_id} cannot be replayed: {e}") from None
+    state = initial_state(row)
     n_players = len(row["players"])
     first = first_mover_seat(row["game"], moves)
 
@@ -287,37 +283,29 @@ def game_page_data(record, game_id: str, engine: str | None = None) -> dict:
         v = float(value)
         return _chance(-v if n_players == 2 and mover != first else v)
 
-    state = game.new_initial_state()
     frames: list[dict] = [{"ply": 0, "board": board_view(row["game"], state), "move": None,
                            "panel": [{"title": "Start", "rows": [["to move", _to_move(state, names)]]}]}]
     own_values = []
-    for k, m in enumerate(moves):
+    for k, (m, before) in enumerate(replay_moves(row, state, moves)):    # state: after the move
         seat = m.get("player")
         action = m.get("action")
         mover = "chance" if seat is not None and seat < 0 else \
             f"{names[seat] if seat is not None and 0 <= seat < len(names) else '?'} (seat {seat})"
         d = m.get("decision") or {}
-        before = state.clone()
         played = action is not None and action >= 0
-        text = _text(state, action) if played else "no move"
+        text = _text(before, action) if played else "no move"
         a = analysis.get(int(m["ply"]))
         opening = is_opening(d)
         panel = [_move_section(k + 1, m, mover, f"{text} [action {action}]" if played else text)]
-        for section in (_analysis_section(a, engine, state, opening), _search_section(d, state)):
+        for section in (_analysis_section(a, engine, before, opening), _search_section(d, before)):
             if section:
                 panel.append(section)
         rebuilt = None
-        if d.get("llm") and seat is not None and 0 <= seat < len(seats) and not state.is_terminal():
-            rebuilt = _rebuilt_prompt(seats[seat].get("config") or seats[seat].get("spec"), state, seat)
+        if d.get("llm") and seat is not None and 0 <= seat < len(seats) and not before.is_terminal():
+            rebuilt = _rebuilt_prompt(seats[seat].get("config") or seats[seat].get("spec"), before, seat)
         llm = _llm_section(d, rebuilt)
         if llm:
             panel.append(llm)
-        if played:
-            try:
-                state.apply_action(int(action))
-            except PlygroundError as e:
-                raise ReplayError(f"game {game_id}: ply {m['ply']} action {action} ({m.get('text')!r}) is illegal "
-                                  f"when replayed through {row['game']}: {e}") from None
         own = d.get("value", (d.get("search") or {}).get("value"))
         own_values.append(view(own, seat) if isinstance(own, (int, float)) and not opening else None)
         frames.append({"ply": k + 1, "board": board_view(row["game"], state, before, action if played else None),
