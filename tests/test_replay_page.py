@@ -492,17 +492,24 @@ def test_jsonl_export_carries_every_analysis_row(db):
     assert all(a["exact"] is True and isinstance(a["pv"], list) for a in ttt["analysis"])
 
 
+def _record_random_game(rec: Record, tid: str, name: str, r) -> str:
+    """Record ``r`` (a ``play_game`` result of random:seed=1 against random:seed=2) as game ``{tid}-g0``
+    of a tournament ``tid`` called ``name``."""
+    ids = [rec.upsert_player(s, s, agents.make(s).config()) for s in ("random:seed=1", "random:seed=2")]
+    rec.upsert_tournament(tid, name, r.game, "round-robin", 0, {})
+    rec.insert_game({"id": f"{tid}-g0", "tournament": tid, "game": r.game, "players": ids, "returns": r.returns,
+                     "termination": r.termination, "detail": r.detail},
+                    [{"ply": m.ply, "player": m.player, "action": m.action, "text": m.text,
+                      "think_time": m.think_time, "decision": m.decision} for m in r.moves])
+    return f"{tid}-g0"
+
+
 def test_other_games_show_their_text_board_at_every_ply(browser, tmp_path):
     """A game with chance moves and no SVG board: the page's <pre> holds str(state) of the rules' state."""
     game = games.make("openspiel:pig(winscore=15)")
     r = play_game(game, [agents.make("random:seed=1"), agents.make("random:seed=2")], seed=2, max_plies=40)
     with Record(tmp_path / "pig.db") as rec:
-        ids = [rec.upsert_player(s, s, agents.make(s).config()) for s in ("random:seed=1", "random:seed=2")]
-        rec.upsert_tournament("t-pig", "pig", r.game, "round-robin", 0, {})
-        rec.insert_game({"id": "t-pig-g0", "tournament": "t-pig", "game": r.game, "players": ids,
-                         "returns": r.returns, "termination": r.termination, "detail": r.detail},
-                        [{"ply": m.ply, "player": m.player, "action": m.action, "text": m.text,
-                          "think_time": m.think_time, "decision": m.decision} for m in r.moves])
+        _record_random_game(rec, "t-pig", "pig", r)
         path = write_game_page(rec, "t-pig-g0", tmp_path / "pig.html")
     assert any(m.player < 0 for m in r.moves)
     opened = Opened(browser, path)
@@ -560,12 +567,7 @@ def test_opening_plies_are_not_charged_as_labelled_moves(tmp_path):
                   opening=opening)
     assert [bool((m.decision or {}).get("opening")) for m in r.moves[:3]] == [True, True, False]
     with Record(db) as rec:
-        ids = [rec.upsert_player(s, s, agents.make(s).config()) for s in ("random:seed=1", "random:seed=2")]
-        rec.upsert_tournament("t-open", "open", r.game, "round-robin", 0, {})
-        rec.insert_game({"id": "t-open-g0", "tournament": "t-open", "game": r.game, "players": ids,
-                         "returns": r.returns, "termination": r.termination, "detail": r.detail},
-                        [{"ply": m.ply, "player": m.player, "action": m.action, "text": m.text,
-                          "think_time": m.think_time, "decision": m.decision} for m in r.moves])
+        _record_random_game(rec, "t-open", "open", r)
         # every ply a blunder by the test's say-so: the two opening plies must not count as ones
         _insert_analysis(rec, [("t-open-g0", m.ply, "test", m.player, m.action, m.action, 0.0, -0.9, 0, "blunder",
                                 "[]", "{}") for m in r.moves])
