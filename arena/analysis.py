@@ -9,13 +9,14 @@ MCTS-Solver) and ``neural-mcts`` (PUCT with the bundled network or ``model=PATH`
 canonical configuration string (``"solver:time=1"``) is the table's ``engine`` column, so analyses
 under different budgets live side by side.
 
-Each position of a game is searched once: the value *before* move k is the search of the position
-at ply k (for its player to move, who makes move k), the value *after* is the search of the position
-at ply k+1 turned to the mover's view (or the mover's scaled return when the move ends the game).
+Each position is searched once per task: the value *before* move k is the search of the position at
+ply k (for its player to move, who makes move k), the value *after* is the search of the position at
+ply k+1 turned to the mover's view (or the mover's scaled return when the move ends the game).
 ``exact`` is true when both are proven.  The work is split by game (a game is split into runs of
-plies when there are fewer games than workers), run on the arena's process pool, and each task's
-rows are committed as it finishes: a killed analysis loses only the tasks in flight, and running it
-again analyses only the (game, ply, engine) rows not yet recorded.
+plies when there are fewer games than twice the workers; the position where two runs meet is searched
+by both), run on the arena's process pool, and each task's rows are committed as it finishes: a killed
+analysis loses only the tasks in flight, and running it again analyses only the (game, ply, engine)
+rows not yet recorded.
 
 >>> parse_engine("solver").canonical, parse_engine("mcts", "sims=500").canonical
 ('solver:time=1', 'mcts:sims=500')
