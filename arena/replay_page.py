@@ -636,8 +636,13 @@ def write_game_page(record, game_id: str, out: str | Path, engine: str | None = 
     path = Path(out)
     if not path.parent.is_dir():
         raise PlygroundError(f"cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise PlygroundError(f"cannot write {str(path)!r}: it is a folder; give a file name such as game.html")
     text = render_page(game_page_data(record, game_id, engine))
-    path.write_text(text, encoding="utf-8")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise PlygroundError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
     return path
 
 
@@ -651,10 +656,8 @@ def write_index(record, tournament: str | None, out_dir: str | Path, engine: str
     from plyground.arena.export import player_rows, tournament_ids
     names = {t["id"]: t.get("name") or t["id"] for t in record.tournaments()}
     ids = tournament_ids(record, tournament)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise PlygroundError(f"--out {str(out)!r} is a file; give a folder for the pages")
-    out.mkdir(parents=True, exist_ok=True)
+    from plyground.arena.report import output_dir
+    out = output_dir(out_dir)
     players = player_rows(record)
     body = []
     for row in (g for g in record.games() if ids is None or g["tournament"] in ids):

@@ -25,8 +25,9 @@ from typing import Any
 from plyground.arena import labels as L
 from plyground.arena.evaluations import AnalysisError, is_opening
 from plyground.arena.export import open_record, tournament_ids
+from plyground.games.errors import PlygroundError
 
-__all__ = ["PHASES", "Report", "build_report", "print_report", "write_report", "phase_of"]
+__all__ = ["PHASES", "Report", "build_report", "print_report", "write_report", "phase_of", "output_dir"]
 
 PHASES = ("opening", "middle", "end")
 
@@ -289,13 +290,25 @@ def _figure(width: float, height: float):
     return fig
 
 
+def output_dir(path: str | Path) -> Path:
+    """``path`` as a folder to write into, created if missing; a file there, or a folder that cannot be
+    made, is a ``PlygroundError``."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise PlygroundError(f"--out {str(out)!r} is a file; give a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PlygroundError(f"cannot create the folder {str(out)!r}: {e.strerror or e}") from None
+    return out
+
+
 def write_report(report: Report, out_dir: str | Path) -> list[Path]:
     """Write ``report.json``, ``accuracy_by_phase.png`` and ``errors_per_100.png`` into ``out_dir``
     (created if missing); returns the paths written."""
     import numpy as np
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
     paths = []
     p = out / "report.json"
     p.write_text(json.dumps(report.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8")

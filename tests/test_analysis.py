@@ -394,6 +394,14 @@ def test_cli_json_lines_and_report(ttt_db, tmp_path, capsys):
     assert main(["arena", "report", "--db", str(db), "--json", "--out", str(tmp_path / "rep")]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["moves"] > 0 and (tmp_path / "rep" / "errors_per_100.png").is_file()
+    # outputs that cannot be written are one-line errors, not tracebacks
+    a_file = tmp_path / "rep" / "report.json"
+    for argv, words in ((["arena", "report", "--db", str(db), "--out", str(a_file)], "is a file"),
+                        (["arena", "report", "--db", str(db), "--out", str(a_file / "sub")], "cannot create the folder"),
+                        (["replay", "--db", str(db), gid, "--html", str(tmp_path / "rep")], "it is a folder")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert words in err and "\n" not in err, err
 
 
 @pytest.mark.parametrize("args,words", [
