@@ -148,6 +148,8 @@ def run_suite(spec: str, positions: list[Position] | None = None, *, seed: int =
     and overall, each with its 95% Wilson interval, and the per-position answers."""
     from plyground import agents, games
 
+    if move_time is not None and not (move_time > 0 and math.isfinite(move_time)):
+        raise SuiteError(f"move time must be a positive number of seconds; got {move_time!r}")
     positions = load_suite() if positions is None else positions
     game = games.make("connect4")
     agent = agents.make(spec)

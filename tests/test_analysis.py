@@ -376,6 +376,8 @@ def test_suite_best_moves_from_the_solver_match_the_shipped_file(tmp_path):
     f.write_text("4453 x\n")
     with pytest.raises(SuiteError, match="expected 'MOVES SCORE"):
         load_suite(f)
+    with pytest.raises(SuiteError, match="move time must be a positive number"):
+        run_suite("random", late, move_time=-1)
 
 
 # --------------------------------------------------------------------------- CLI
