@@ -488,7 +488,8 @@ def _run_pool(tasks: list[dict], workers: int, commit: Callable, should_stop) ->
 
 def analysis_rows(db: str | Path, game_ids: Sequence[str], engines: Sequence[str]) -> list[dict]:
     """The recorded rows of ``game_ids`` for the ``engines`` (canonical strings), by game order then
-    engine and ply, with ``pv`` and ``detail`` decoded, ``exact`` a bool and ``loss`` from the detail."""
+    engine and ply, with ``pv`` and ``detail`` decoded, ``exact`` a bool, and ``loss`` and ``opening`` (a
+    ply of the tournament's opening, which no agent chose) from the detail."""
     rec = open_record(db)
     try:
         order = {g: i for i, g in enumerate(game_ids)}
@@ -500,6 +501,7 @@ def analysis_rows(db: str | Path, game_ids: Sequence[str], engines: Sequence[str
                     r["detail"] = json.loads(r["detail"]) if r.get("detail") else {}
                     r["exact"] = bool(r["exact"])
                     r["loss"] = r["detail"].get("loss")
+                    r["opening"] = bool(r["detail"].get("opening"))
                     out.append(r)
         out.sort(key=lambda r: (order[r["game"]], engines.index(r["engine"]), r["ply"]))
         return out

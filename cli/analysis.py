@@ -65,7 +65,7 @@ def add_parsers(arena_sub: argparse._SubParsersAction, top_sub: argparse._SubPar
     q.add_argument("--workers", type=int, default=None, help="processes (default: the number of CPU cores)")
     q.add_argument("--json", action="store_true",
                    help="print one JSON line per analysed move of the selection (game, ply, player, action, "
-                        "best_action, value_before, value_after, exact, label, ...)")
+                        "best_action, value_before, value_after, exact, label, opening, ...)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=_cmd_games)
 
@@ -144,7 +144,7 @@ def _cmd_games(args: argparse.Namespace) -> int:
         console.print(f"left out the games of {name}: {why}")
     if args.json:
         keys = ("game", "ply", "engine", "player", "action", "best_action", "value_before", "value_after", "exact",
-                "label", "loss", "pv", "detail")
+                "label", "loss", "opening", "pv", "detail")
         try:
             for r in analysis_rows(args.db, summary.game_ids, summary.engines):
                 print(json.dumps({k: r[k] for k in keys}))

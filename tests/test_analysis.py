@@ -392,6 +392,7 @@ def test_cli_json_lines_and_report(ttt_db, tmp_path, capsys):
         assert {"game", "ply", "player", "action", "best_action", "value_before", "value_after", "exact",
                 "label"} <= set(r)
         assert r["game"] == gid and isinstance(r["exact"], bool) and r["label"] in (None, *L.LABELS)
+        assert r["opening"] == (r["ply"] == 0)     # the tournament's one random opening ply
         assert -1 <= r["value_before"] <= 1 and -1 <= r["value_after"] <= 1
     assert main(["arena", "report", "--db", str(db), "--json", "--out", str(tmp_path / "rep")]) == 0
     rep = json.loads(capsys.readouterr().out)
