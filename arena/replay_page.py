@@ -221,6 +221,9 @@ def _rebuilt_prompt(config: Any, state, mover: int):
         from plyground.games.information import player_view
         if isinstance(config, dict):     # a recorded config lists unset parameters as None
             config = {k: v for k, v in config.items() if v is not None}
+        name = config.get("name") if isinstance(config, dict) else str(config).split(":")[0].strip()
+        if name != "llm":                # build nothing else from a record (a model path, a checkpoint...)
+            return None
         agent = agents.make(config)
         if agent.name != "llm":          # the search agents' roles use other prompts, per searched position
             return None

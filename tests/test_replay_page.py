@@ -593,3 +593,18 @@ def test_analysis_panel_lists_top_moves_with_or_without_visits():
                                       [state.action_to_string(0), "-0.200", "5"]]}
     solver = _analysis_section({**row, "detail": {"top": [[4, 0.0], [0, 0.0]]}}, "solver:time=1", state)
     assert solver["table"]["head"] == ["move", "value"] and len(solver["table"]["rows"]) == 2
+
+
+def test_the_page_builds_no_agent_but_an_llm_one_from_a_record(monkeypatch):
+    """Rebuilding a prompt makes the recorded player's agent: only an ``llm`` one, nothing else a record names."""
+    from plyground.arena import replay_page
+    made = []
+    real = agents.make
+    monkeypatch.setattr(agents, "make", lambda config, *a, **k: (made.append(config), real(config, *a, **k))[1])
+    state = games.make("tictactoe").new_initial_state()
+    for config in ({"name": "neural-mcts", "model": "/no/such/checkpoint.pt"}, "neural-mcts:model=/x.pt",
+                   {"name": "llm-mcts", "sims": 4}):
+        assert replay_page._rebuilt_prompt(config, state, 0) is None
+    assert made == []
+    prompt, reask = replay_page._rebuilt_prompt(real("llm").config(), state, 0)
+    assert made and any(m["role"] == "user" for m in prompt)
