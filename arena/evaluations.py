@@ -14,7 +14,7 @@ from typing import Any
 
 from plyground.games.errors import PlygroundError
 
-__all__ = ["AnalysisError", "is_opening", "pawns", "engines", "pick_engine", "analysis_by_ply",
+__all__ = ["AnalysisError", "is_opening", "pawns", "engines", "resolve_engine", "pick_engine", "analysis_by_ply",
            "all_analysis"]
 
 # Lichess maps centipawns to a win chance with W = 1 / (1 + exp(-K * cp)); on the -1..1 scale that is
@@ -66,17 +66,41 @@ def engines(record, game_id: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def pick_engine(record, game_id: str, engine: str | None = None) -> str | None:
-    """The engine whose analysis of ``game_id`` to show: ``engine`` if given (an error naming the
-    engines the game has otherwise), else the first of ``engines(record, game_id)``; None if the game
-    has no analysis."""
-    have = engines(record, game_id)
-    names = [r["engine"] for r in have]
-    if engine is not None:
-        if engine not in names:
-            shown = ", ".join(repr(n) for n in names) if names else "none (run 'plyground analyze games')"
-            raise AnalysisError(f"engine {engine!r} has not analysed game {game_id}; its analysis engines: {shown}")
+def resolve_engine(names: list[str], engine: str, what: str) -> str:
+    """The one of ``names`` (recorded engine configurations) that ``engine`` means: itself, a bare
+    engine name's only configuration (``mcts`` for ``mcts:sims=100``), or the canonical spelling of a
+    configuration (``solver:time=1.0``); else an error saying that ``engine`` has not analysed ``what``.
+
+    >>> resolve_engine(["mcts:sims=100", "solver:time=1"], "mcts", "these games")
+    'mcts:sims=100'
+    """
+    if engine in names:
         return engine
+    same = [n for n in names if n.split(":")[0] == engine]
+    if len(same) > 1:
+        raise AnalysisError(f"engine {engine!r} analysed {what} under several budgets; choose one: "
+                            + ", ".join(same))
+    if same:
+        return same[0]
+    if ":" in engine:
+        from plyground.arena.analysis import parse_engine
+        try:
+            canonical = parse_engine(engine).canonical
+        except AnalysisError:
+            canonical = None
+        if canonical in names:
+            return canonical
+    shown = ", ".join(names) or "none (run 'plyground analyze games')"
+    raise AnalysisError(f"engine {engine!r} has not analysed {what}; analysed by: {shown}")
+
+
+def pick_engine(record, game_id: str, engine: str | None = None) -> str | None:
+    """The engine whose analysis of ``game_id`` to show: ``engine`` if given (as ``resolve_engine``;
+    an error naming the game's engines if it did not analyse it), else the first of ``engines(record,
+    game_id)``; None if the game has no analysis."""
+    names = [r["engine"] for r in engines(record, game_id)]
+    if engine is not None:
+        return resolve_engine(names, engine, f"game {game_id}")
     return names[0] if names else None
 
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from plyground.arena.evaluations import all_analysis, analysis_by_ply, engines, is_opening, pawns, pick_engine
+from plyground.arena.evaluations import (all_analysis, analysis_by_ply, engines, is_opening, pawns, pick_engine,
+                                         resolve_engine)
 from plyground.arena.pgn import format_game
 from plyground.games.errors import PlygroundError
 
@@ -272,10 +273,7 @@ def export_pgn(record, out: TextIO, tournament: str | None = None, engine: str |
     ``evaluations.pick_engine``)."""
     check_tournament(record, tournament)
     if engine is not None:
-        have = [e["engine"] for e in engines(record)]
-        if engine not in have:
-            raise PlygroundError(f"engine {engine!r} analysed no game of this record; its analysis engines: "
-                                 + (", ".join(have) or "none (run 'plyground analyze games')"))
+        engine = resolve_engine([e["engine"] for e in engines(record)], engine, "any game of this record")
     players = player_rows(record)
     events = _tournament_names(record)
     summary = ExportSummary()

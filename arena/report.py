@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from plyground.arena import labels as L
-from plyground.arena.evaluations import AnalysisError, is_opening
+from plyground.arena.evaluations import AnalysisError, is_opening, resolve_engine
 from plyground.arena.export import open_record, tournament_ids
 from plyground.games.errors import PlygroundError
 
@@ -160,21 +160,8 @@ def build_report(db: str | Path, tournament: str | None = None, engine: str | No
                 raise AnalysisError("several engines analysed these games; choose one with --engine: "
                                     + ", ".join(f"{e} ({n} moves)" for e, n in have))
             engine = names[0]
-        elif engine not in names:
-            # a bare name ('mcts') picks that engine's only configuration; 'solver:time=2.0' its canonical form
-            from plyground.arena.analysis import parse_engine
-            same = [n for n in names if n.split(":")[0] == engine]
-            try:
-                canon = parse_engine(engine).canonical if ":" in engine else (same[0] if len(same) == 1 else engine)
-            except AnalysisError:
-                canon = engine
-            if len(same) > 1:
-                raise AnalysisError(f"engine {engine!r} analysed these games under several budgets; choose one: "
-                                    + ", ".join(same))
-            if canon not in names:
-                shown = ", ".join(names) or "none (run 'plyground analyze games')"
-                raise AnalysisError(f"engine {engine!r} has not analysed these games; analysed by: {shown}")
-            engine = canon
+        else:
+            engine = resolve_engine(names, engine, "these games")
         players = rec.player_names()
         where, args = "", [engine]
         if tids is not None:

@@ -422,6 +422,9 @@ def test_index_links_every_game_and_the_cli_writes_a_page(db, tmp_path, capsys):
     assert err.startswith("plyground replay: error: unknown game 'no-such-game'")
     assert main(["replay", "--db", str(db["path"]), db["ttt"][0], "--html", str(out), "--engine", "nope"]) == 2
     assert "engine 'nope' has not analysed" in capsys.readouterr().err
+    assert main(["replay", "--db", str(db["path"]), db["ttt"][0], "--html", str(out), "--engine", "test"]) == 2
+    assert "engine 'test' has not analysed" in capsys.readouterr().err
+    assert main(["replay", "--db", str(db["path"]), db["ttt"][0], "--html", str(out), "--engine", "test-negamax"]) == 0
     with Record(db["path"]) as rec, pytest.raises(Exception, match="unknown tournament"):
         write_index(rec, "no-such-tournament", tmp_path / "x")
     # a game whose moves the rules refuse is listed without a page; the other games keep theirs
@@ -461,7 +464,7 @@ def test_pgn_export_carries_eval_emt_and_nags_that_python_chess_reads(db):
         assert node.board().fen().split()[:4] == _fen_after(moves, m["ply"]).split()[:4]
     # an engine that analysed nothing is an error naming the ones that did, not an export without evals
     assert main(["arena", "export", "--db", str(db["path"]), "--format", "pgn", "--engine", "nope"]) == 2
-    with Record(db["path"]) as rec, pytest.raises(Exception, match="engine 'nope' analysed no game.*test-chess"):
+    with Record(db["path"]) as rec, pytest.raises(Exception, match="'nope' has not analysed any game of .*test-chess"):
         export_pgn(rec, io.StringIO(), engine="nope")
 
 
