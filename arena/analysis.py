@@ -465,8 +465,10 @@ def analyse_games(db: str | Path, engines: Iterable[EngineConfig | str] = ("solv
 
 
 def _run_pool(tasks: list[dict], workers: int, commit: Callable, should_stop) -> bool:
-    """Run the tasks on the arena's local process pool, at most two in flight per worker; True if stopped."""
-    from plyground.arena.runner import LocalBackend
+    """Run the tasks on the arena's local process pool, at most two in flight per worker; True if stopped.
+    A worker process that dies (killed, out of memory) is an ``AnalysisError``; the rows committed so
+    far are kept for the next run."""
+    from plyground.arena.runner import LocalBackend, _Crashed
     backend = LocalBackend(workers)
     stopped = False
     try:
@@ -480,7 +482,12 @@ def _run_pool(tasks: list[dict], workers: int, commit: Callable, should_stop) ->
                 inflight.add(backend.call(analyse_task, queue.pop()))
             for h in backend.wait(list(inflight), timeout=0.5):
                 inflight.discard(h)
-                commit(backend.result(h))
+                try:
+                    rows = backend.result(h)
+                except _Crashed as e:
+                    raise AnalysisError(f"an analysis {e}; the moves analysed so far are recorded: run the "
+                                        "command again to resume") from None
+                commit(rows)
     finally:
         backend.shutdown()
     return stopped

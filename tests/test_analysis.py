@@ -277,6 +277,27 @@ def test_two_workers_give_every_row_once(ttt_db, tmp_path):
     assert s.analysed == s.total == _count(db) == 2 * sum(len(v) for v in _moves(db).values())
 
 
+def test_a_dead_worker_is_an_analysis_error_and_the_rows_before_it_stay(ttt_db, tmp_path, monkeypatch):
+    from plyground.arena import runner
+    db = _copy(ttt_db, tmp_path)
+    real, calls = runner.LocalBackend.result, {"n": 0}
+
+    def result(self, handle):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise runner._Crashed("worker process died (killed by the test)")
+        return real(self, handle)
+
+    monkeypatch.setattr(runner.LocalBackend, "result", result)
+    with pytest.raises(AnalysisError, match="worker process died .*run the command again to resume"):
+        analyse_games(db, ["minimax:depth=2"], workers=2)
+    kept = _count(db)
+    assert kept > 0
+    monkeypatch.setattr(runner.LocalBackend, "result", real)
+    again = analyse_games(db, ["minimax:depth=2"], workers=2)
+    assert again.already == kept and again.analysed + kept == again.total == _count(db)
+
+
 # --------------------------------------------------------------------------- report
 def test_report_per_agent(ttt_db, tmp_path):
     from plyground.arena.report import build_report, write_report
