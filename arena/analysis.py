@@ -39,7 +39,7 @@ from plyground.arena.evaluations import AnalysisError, is_opening
 from plyground.arena.export import open_record, tournament_ids
 from plyground.games.errors import PlygroundError
 
-__all__ = ["AnalysisError", "EngineConfig", "ENGINES", "parse_engine", "parse_budget", "analyse_games",
+__all__ = ["AnalysisError", "UnplayableGame", "EngineConfig", "ENGINES", "parse_engine", "parse_budget", "analyse_games",
            "analysis_rows", "AnalysisSummary", "analyse_task", "ROW_COLUMNS"]
 
 
@@ -138,6 +138,12 @@ def parse_engine(text: str, budget: str | None = None) -> EngineConfig:
         raise AnalysisError(f"unknown analysis engine {name!r}; allowed: {', '.join(ENGINES)}")
     opts = parse_budget(own if own.strip() else budget, name)
     return EngineConfig(name, tuple(sorted(opts.items())))
+
+
+class UnplayableGame(AnalysisError):
+    """A recorded game whose moves the rules refuse (a skipped ply, a move after the end, the wrong
+    player, an illegal action): left out of a tournament or whole-record analysis, an error when
+    asked for by id."""
 
 
 # ------------------------------------------------------------------------------ the worker side
@@ -246,18 +252,18 @@ def analyse_task(task: dict[str, Any]) -> list[tuple]:
     last = wanted[-1] if wanted else -1
     for k, (ply, player, action, _opening) in enumerate(moves):
         if ply != k:
-            raise AnalysisError(f"game {task['game_id']}: the record skips from ply {k - 1} to ply {ply}")
+            raise UnplayableGame(f"game {task['game_id']}: the record skips from ply {k - 1} to ply {ply}")
         if k in wanted or k - 1 in wanted:
             positions[k] = state.clone()
         if k > last:
             break
         if state.is_terminal():
-            raise AnalysisError(f"game {task['game_id']}: ply {k} is recorded after the game ended")
+            raise UnplayableGame(f"game {task['game_id']}: ply {k} is recorded after the game ended")
         if int(state.current_player()) != int(player):
-            raise AnalysisError(f"game {task['game_id']}: ply {k} is recorded for player {player}, but player "
+            raise UnplayableGame(f"game {task['game_id']}: ply {k} is recorded for player {player}, but player "
                                 f"{state.current_player()} is to move")
         if int(action) not in state.legal_actions():
-            raise AnalysisError(f"game {task['game_id']}: the recorded action {action} at ply {k} is illegal")
+            raise UnplayableGame(f"game {task['game_id']}: the recorded action {action} at ply {k} is illegal")
         state.apply_action(int(action))
     if last + 1 not in positions and last + 1 == len(moves):
         positions[last + 1] = state.clone()   # the position after the game's last recorded move
@@ -309,8 +315,9 @@ def analyse_task(task: dict[str, Any]) -> list[tuple]:
 @dataclass
 class AnalysisSummary:
     """What ``analyse_games`` did: rows (moves) to analyse in the selection, already recorded, newly
-    analysed, whether it was stopped early, and the games of kinds it cannot analyse (left out of a
-    tournament or whole-record selection; asked for by id they are an error)."""
+    analysed, whether it was stopped early, the games of kinds it cannot analyse and the games whose
+    record the rules refuse (both left out of a tournament or whole-record selection; asked for by id
+    they are an error)."""
 
     engines: list[str]
     games: int
@@ -323,6 +330,7 @@ class AnalysisSummary:
     game_ids: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)   # game name -> why its games were left out
     skipped_games: int = 0
+    unplayable: dict[str, str] = field(default_factory=dict)   # game id -> why the rules refuse its record
 
     @property
     def moves_per_second(self) -> float:
@@ -450,21 +458,31 @@ def analyse_games(db: str | Path, engines: Iterable[EngineConfig | str] = ("solv
             if progress is not None:
                 progress(done, total)
 
+        def unplayable(task: dict, e: UnplayableGame) -> None:
+            if game_ids:             # a game asked for by id: its broken record is an error
+                raise e
+            summary.unplayable.setdefault(task["game_id"], str(e))
+
         if workers == 1 or len(tasks) <= 1:
             for task in tasks:
                 if should_stop is not None and should_stop():
                     summary.stopped = True
                     break
-                commit(analyse_task(task))
+                try:
+                    rows = analyse_task(task)
+                except UnplayableGame as e:
+                    unplayable(task, e)
+                    continue
+                commit(rows)
         else:
-            summary.stopped = _run_pool(tasks, workers, commit, should_stop)
+            summary.stopped = _run_pool(tasks, workers, commit, should_stop, unplayable)
         summary.seconds = time.perf_counter() - t0
         return summary
     finally:
         rec.close()
 
 
-def _run_pool(tasks: list[dict], workers: int, commit: Callable, should_stop) -> bool:
+def _run_pool(tasks: list[dict], workers: int, commit: Callable, should_stop, unplayable: Callable) -> bool:
     """Run the tasks on the arena's local process pool, at most two in flight per worker; True if stopped.
     A worker process that dies (killed, out of memory) is an ``AnalysisError``; the rows committed so
     far are kept for the next run."""
@@ -473,17 +491,21 @@ def _run_pool(tasks: list[dict], workers: int, commit: Callable, should_stop) ->
     stopped = False
     try:
         queue = list(reversed(tasks))
-        inflight: set = set()
+        inflight: dict = {}          # handle -> task
         while queue or inflight:
             if should_stop is not None and should_stop():
                 stopped = True
                 break
             while queue and len(inflight) < 2 * workers:
-                inflight.add(backend.call(analyse_task, queue.pop()))
+                task = queue.pop()
+                inflight[backend.call(analyse_task, task)] = task
             for h in backend.wait(list(inflight), timeout=0.5):
-                inflight.discard(h)
+                task = inflight.pop(h)
                 try:
                     rows = backend.result(h)
+                except UnplayableGame as e:
+                    unplayable(task, e)
+                    continue
                 except _Crashed as e:
                     raise AnalysisError(f"an analysis {e}; the moves analysed so far are recorded: run the "
                                         "command again to resume") from None

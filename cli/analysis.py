@@ -142,6 +142,8 @@ def _cmd_games(args: argparse.Namespace) -> int:
                   f"{workers} worker(s){rate}, {summary.already} already recorded, {summary.games} games{exact}")
     for name, why in summary.skipped.items():
         console.print(f"left out the games of {name}: {why}")
+    for why in summary.unplayable.values():
+        console.print(f"left out {why}")
     if args.json:
         keys = ("game", "ply", "engine", "player", "action", "best_action", "value_before", "value_after", "exact",
                 "label", "loss", "opening", "pv", "detail")

@@ -512,3 +512,22 @@ def test_games_that_cannot_be_analysed_are_left_out_or_refused(ttt_db, tmp_path)
     assert s.skipped_games == len(poker) > 0 and s.analysed == s.total > 0
     with pytest.raises(AnalysisError, match="hidden information"):
         analyse_games(db, ["solver"], game_ids=poker[:1], workers=1)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_game_the_rules_refuse_is_left_out_of_a_tournament_and_refused_by_id(tmp_path, workers):
+    db = tmp_path / "bad.db"
+    games = {"t-bad-g0": [4, 4], "t-bad-g1": [4, 0, 8], "t-bad-g2": [0, 1, 2, 3]}
+    with Record(db) as rec:
+        rec.upsert_tournament("t-bad", "bad", "tictactoe", "round-robin", 0, {})
+        for gid, actions in games.items():
+            rec.insert_game({"id": gid, "tournament": "t-bad", "game": "tictactoe", "players": ["p0", "p1"],
+                             "returns": [0.0, 0.0], "termination": "max_plies"},
+                            [{"ply": k, "player": k % 2, "action": a} for k, a in enumerate(actions)])
+    s = analyse_games(db, ["solver"], tournament="bad", workers=workers)
+    assert s.unplayable == {"t-bad-g0": "game t-bad-g0: the recorded action 4 at ply 1 is illegal"}
+    with sqlite3.connect(db) as conn:
+        done = {(g, p) for g, p in conn.execute("SELECT game, ply FROM analysis WHERE game != 't-bad-g0'")}
+    assert done == {(g, p) for g, actions in games.items() if g != "t-bad-g0" for p in range(len(actions))}
+    with pytest.raises(AnalysisError, match="the recorded action 4 at ply 1 is illegal"):
+        analyse_games(db, ["solver"], game_ids=["t-bad-g0"], workers=workers)
