@@ -244,7 +244,7 @@ class LLMAgent(LLMAgentBase):
     def act(self, state, clock: float | None = None) -> Decision:
         from plyground.agents.llm.backend import LLMError
         from plyground.agents.llm.parsing import parse_move
-        from plyground.agents.llm.prompts import move_prompt, prompt_fields, retry_message
+        from plyground.agents.llm.prompts import move_prompt, retry_message
 
         t0 = time.perf_counter()
         legal = [int(a) for a in state.legal_actions()]
@@ -252,8 +252,7 @@ class LLMAgent(LLMAgentBase):
             raise PlygroundError(f"agent 'llm' asked to move in a state with no legal actions:\n{state}")
         p = self.params
         self.log.reset()
-        values = prompt_fields(state, history_plies=p["history"], templates=self._templates)
-        messages = move_prompt(state, self._templates, values=values)
+        values, messages = self.move_messages(state)
         temp = p["sample_temperature"]
         seed = self.rng.randrange(2**31) if temp > 0 else None
         asked = 0
@@ -304,6 +303,14 @@ class LLMAgent(LLMAgentBase):
         action = self.rng.choice(legal)
         return self._decision(action, t0, fallback=self._why("seeded random legal move") + late,
                               info={"asked": asked})
+
+    def move_messages(self, state) -> tuple[dict[str, str], list[dict[str, str]]]:
+        """The template fields and the chat messages of this agent's first call for ``state`` (its
+        templates and history length).  ``act`` sends these, and the LLM datasets export them as the
+        prompt, so training and play see the same text."""
+        from plyground.agents.llm.prompts import move_prompt, prompt_fields
+        values = prompt_fields(state, history_plies=self.params["history"], templates=self._templates)
+        return values, move_prompt(state, self._templates, values=values)
 
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)

@@ -54,6 +54,7 @@ import hashlib
 import math
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -61,7 +62,7 @@ import numpy as np
 
 from plyground.datasets.store import DATA_FILE, MANIFEST_FILE, DatasetError, write_dataset
 
-__all__ = ["build_dataset", "policy_target", "POLICIES", "DEFAULT_TEMPERATURE"]
+__all__ = ["build_dataset", "select_games", "Selection", "sources_manifest", "policy_target", "POLICIES", "DEFAULT_TEMPERATURE"]
 
 POLICIES = ("auto", "visits", "scores", "proven")
 DEFAULT_TEMPERATURE = 0.05
@@ -369,6 +370,125 @@ def _out_dir_check(out: Path, force: bool) -> None:
                            "to replace its dataset")
 
 
+@dataclass
+class Selection:
+    """The games the filters select from open arena records (``select_games``); the caller closes
+    ``records`` (``close()``)."""
+
+    records: list                                    # arena.record.Record, one per path
+    paths: list[Path]
+    game: str                                        # the recorded game name
+    gm: Any                                          # games.make(game)
+    checked: Any                                     # what ``check(gm)`` returned
+    selected: list[tuple[int, dict, set[int] | None]]  # (record index, game row, seats kept or None = all)
+    excluded: dict[str, int]                         # games left out, by termination
+    duplicates: int                                  # game ids seen in an earlier record
+    tournaments: list[str] | None
+    agents: list[str] | None
+    include_forfeits: bool
+
+    def filters(self) -> dict[str, Any]:
+        """The manifest's ``filters`` entry."""
+        return {"game": self.game, "tournaments": self.tournaments, "agents": self.agents,
+                "include_forfeits": self.include_forfeits,
+                "terminations": ["normal"] if not self.include_forfeits else "all but " + ", ".join(NO_RESULT)}
+
+    def sources(self) -> list[dict[str, Any]]:
+        """One per record, for the caller to fill in (``games``, ``moves``, ``_ids``) and pass to
+        ``sources_manifest``."""
+        return [{"db": str(p.resolve()), "games": 0, "moves": 0, "_ids": []} for p in self.paths]
+
+    def close(self) -> None:
+        for rec in self.records:
+            rec.close()
+
+
+def sources_manifest(per_source: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The manifest's ``sources``: each record's path, games and moves used, and the sha256 of the
+    sorted ids of the games used (``_ids``, removed here)."""
+    sources = []
+    for src in per_source:
+        ids = sorted(src.pop("_ids"))
+        src["game_ids_sha256"] = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+        sources.append(src)
+    return sources
+
+
+def select_games(paths: Sequence[Path], *, game: str | None, tournaments: Sequence[str] | None,
+                 agents: Sequence[str] | None, include_forfeits: bool,
+                 check: Callable[[Any], Any] = lambda gm: None) -> Selection:
+    """Open the records ``paths`` and select the games of ``game`` (required when they hold several)
+    in ``tournaments`` (ids or names) with ``agents`` (display names: only their seats are kept),
+    ended normally (any but aborted with ``include_forfeits``), each game id once, in id order.
+    ``check(gm)`` refuses a game the caller cannot use (raise) before any game is read; what it
+    returns is ``Selection.checked``.  Refusals are ``DatasetError`` naming the bad value."""
+    from plyground import games as games_mod
+
+    tournaments = list(tournaments) if tournaments else None
+    agents = list(agents) if agents else None
+    records = [_open_record(p) for p in paths]
+    try:
+            tids = _resolve_tournaments(records, tournaments) if tournaments else [None] * len(records)
+            pids = _resolve_agents(records, agents) if agents else [None] * len(records)
+            # the games each record contributes, before the game and termination filters
+            candidates = []
+            for rec, tset in zip(records, tids):
+                rows = sorted(rec.games(), key=lambda r: r["id"])  # by id: the same record gives the same rows
+                candidates.append([r for r in rows if tset is None or r["tournament"] in tset])
+            names: dict[str, int] = {}
+            for rows in candidates:
+                for r in rows:
+                    names[r["game"]] = names.get(r["game"], 0) + 1
+            listing = ", ".join(f"{k} ({v} games)" for k, v in sorted(names.items()))
+            where = "the record(s)" + (f" (tournaments {', '.join(tournaments)})" if tournaments else "")
+            if not names:
+                raise DatasetError(f"no games in {where}")
+            if game is None:
+                if len(names) > 1:
+                    raise DatasetError(f"{where} hold games of several games: {listing}; choose one with --game")
+                game = next(iter(names))
+            elif game not in names:
+                raise DatasetError(f"no games of {game!r} in {where}; present: {listing}")
+            gm = games_mod.make(game)
+            checked = check(gm)
+
+            excluded: dict[str, int] = {}
+            selected: list[tuple[int, dict, set[int] | None]] = []  # (record index, game row, seats kept)
+            seen: set[str] = set()
+            duplicates = 0
+            for i, rows in enumerate(candidates):
+                for r in rows:
+                    if r["game"] != game:
+                        continue
+                    term = r["termination"]
+                    if term in NO_RESULT or (term != "normal" and not include_forfeits):
+                        excluded[term] = excluded.get(term, 0) + 1
+                        continue
+                    if r["id"] in seen:
+                        duplicates += 1
+                        continue
+                    seats = None
+                    if pids[i] is not None:
+                        seats = {s for s, pid in enumerate(r["players"] or []) if pid in pids[i]}
+                        if not seats:
+                            continue
+                    seen.add(r["id"])
+                    selected.append((i, r, seats))
+            if not selected:
+                detail = f" ({', '.join(f'{v} {k}' for k, v in sorted(excluded.items()))} left out" \
+                         + ("; --include-forfeits keeps forfeited games" if set(excluded) - set(NO_RESULT) else "") \
+                         + ")" if excluded else ""
+                who = f" with {', '.join(agents)}" if agents else ""
+                raise DatasetError(f"no {game} games{who} to use in {where}{detail}")
+
+    except BaseException:
+        for rec in records:
+            rec.close()
+        raise
+    return Selection(records, list(paths), game, gm, checked, selected, excluded, duplicates, tournaments, agents,
+                     include_forfeits)
+
+
 def build_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Path, *, game: str | None = None,
                   tournaments: Sequence[str] | None = None, agents: Sequence[str] | None = None,
                   policy: str = "auto", temperature: float = DEFAULT_TEMPERATURE, augment: bool = True,
@@ -385,7 +505,7 @@ def build_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Path, *
     total)`` is called as games are replayed (stage ``"games"``) and once per later stage
     (``"augment"``, ``"merge"``, ``"write"``).
     """
-    from plyground import __version__, games as games_mod
+    from plyground import __version__
     from plyground.arena.record import now_iso
     from plyground.games.symmetry import symmetries
     from plyground.games.traits import traits
@@ -406,67 +526,18 @@ def build_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Path, *
     tournaments = list(tournaments) if tournaments else None
     agents = list(agents) if agents else None
 
-    records = [_open_record(p) for p in paths]
+    sel = select_games(paths, game=game, tournaments=tournaments, agents=agents, include_forfeits=include_forfeits,
+                       check=_check_game)
+    records, game, gm, selected, excluded, duplicates = (sel.records, sel.game, sel.gm, sel.selected, sel.excluded,
+                                                         sel.duplicates)
+    obs_shape, num_actions = sel.checked
+    width = int(np.prod(obs_shape))
+    t = traits(gm)
     try:
-        tids = _resolve_tournaments(records, tournaments) if tournaments else [None] * len(records)
-        pids = _resolve_agents(records, agents) if agents else [None] * len(records)
-        # the games each record contributes, before the game and termination filters
-        candidates = []
-        for rec, tset in zip(records, tids):
-            rows = sorted(rec.games(), key=lambda r: r["id"])  # by id: the same record gives the same rows
-            candidates.append([r for r in rows if tset is None or r["tournament"] in tset])
-        names: dict[str, int] = {}
-        for rows in candidates:
-            for r in rows:
-                names[r["game"]] = names.get(r["game"], 0) + 1
-        listing = ", ".join(f"{k} ({v} games)" for k, v in sorted(names.items()))
-        where = "the record(s)" + (f" (tournaments {', '.join(tournaments)})" if tournaments else "")
-        if not names:
-            raise DatasetError(f"no games in {where}")
-        if game is None:
-            if len(names) > 1:
-                raise DatasetError(f"{where} hold games of several games: {listing}; choose one with --game")
-            game = next(iter(names))
-        elif game not in names:
-            raise DatasetError(f"no games of {game!r} in {where}; present: {listing}")
-        gm = games_mod.make(game)
-        obs_shape, num_actions = _check_game(gm)
-        width = int(np.prod(obs_shape))
-        t = traits(gm)
-
-        excluded: dict[str, int] = {}
-        selected: list[tuple[int, dict, set[int] | None]] = []  # (record index, game row, seats kept)
-        seen: set[str] = set()
-        duplicates = 0
-        for i, rows in enumerate(candidates):
-            for r in rows:
-                if r["game"] != game:
-                    continue
-                term = r["termination"]
-                if term in NO_RESULT or (term != "normal" and not include_forfeits):
-                    excluded[term] = excluded.get(term, 0) + 1
-                    continue
-                if r["id"] in seen:
-                    duplicates += 1
-                    continue
-                seats = None
-                if pids[i] is not None:
-                    seats = {s for s, pid in enumerate(r["players"] or []) if pid in pids[i]}
-                    if not seats:
-                        continue
-                seen.add(r["id"])
-                selected.append((i, r, seats))
-        if not selected:
-            detail = f" ({', '.join(f'{v} {k}' for k, v in sorted(excluded.items()))} left out" \
-                     + ("; --include-forfeits keeps forfeited games" if set(excluded) - set(NO_RESULT) else "") \
-                     + ")" if excluded else ""
-            who = f" with {', '.join(agents)}" if agents else ""
-            raise DatasetError(f"no {game} games{who} to use in {where}{detail}")
-
         skipped = {k: 0 for k in ("opening", "chance", "no_search", "no_target", "not_proven", "other_agents")}
         used: dict[str, int] = {}
         rows = _Rows()
-        per_source = [{"db": str(p.resolve()), "games": 0, "moves": 0, "_ids": []} for p in paths]
+        per_source = sel.sources()
         total, last = len(selected), 0.0
         for k, (i, r, seats) in enumerate(selected):
             added = _replay_game(gm, r, records[i].moves(r["id"]), seats, policy, temperature, width, num_actions,
@@ -513,20 +584,14 @@ def build_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Path, *
     if progress is not None:
         progress("write", 0, 1)
 
-    sources = []
-    for src in per_source:
-        ids = sorted(src.pop("_ids"))
-        src["game_ids_sha256"] = hashlib.sha256("\n".join(ids).encode()).hexdigest()
-        sources.append(src)
+    sources = sources_manifest(per_source)
     manifest = {
         "game": game,
         "num_players": t.num_players,
         "positions": before,
         "recorded_positions": recorded,
         "sources": sources,
-        "filters": {"game": game, "tournaments": tournaments, "agents": agents,
-                    "include_forfeits": include_forfeits,
-                    "terminations": ["normal"] if not include_forfeits else "all but " + ", ".join(NO_RESULT)},
+        "filters": sel.filters(),
         "excluded_games": dict(sorted(excluded.items())),
         "duplicate_games": duplicates,
         "skipped_moves": skipped,
