@@ -1,5 +1,6 @@
-"""CLI: ``plyground datasets build --db FILE [...] --out DIR`` and ``plyground datasets info DIR``
-(the logic lives in plyground.datasets)."""
+"""CLI: ``plyground datasets build --db FILE [...] --out DIR``, ``plyground datasets llm --db FILE
+--format sft|dpo --out DIR`` and ``plyground datasets info DIR`` (the logic lives in
+plyground.datasets)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from plyground.datasets.build import DEFAULT_TEMPERATURE, POLICIES
 
 
 def add_parsers(top_sub: argparse._SubParsersAction) -> None:
-    """Add ``plyground datasets`` with its commands ``build`` and ``info``."""
+    """Add ``plyground datasets`` with its commands ``build``, ``llm`` and ``info``."""
     q = top_sub.add_parser("datasets", help="training data from arena records (Parquet + manifest)",
                            description="Build training datasets from recorded arena games and describe them.",
                            epilog="Run 'plyground datasets COMMAND --help' for a command's options.")
@@ -47,6 +48,8 @@ def add_parsers(top_sub: argparse._SubParsersAction) -> None:
     b.add_argument("--force", action="store_true", help="write into a non-empty --out (its dataset is replaced)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=run_build)
+
+    add_llm_parser(sub)
 
     i = sub.add_parser("info", help="summarise a dataset directory",
                        description="Print a dataset's manifest summary (game, rows, sources, filters, policy kind, "
@@ -102,7 +105,9 @@ def run_build(args: argparse.Namespace) -> int:
 
 _SKIPPED = {"opening": "opening plies", "chance": "chance moves", "no_search": "moves without a recorded search",
             "no_target": "moves whose search gives no target of the policy kind",
-            "not_proven": "moves of searches that proved nothing", "other_agents": "moves of other agents"}
+            "not_proven": "moves of searches that proved nothing", "other_agents": "moves of other agents",
+            "no_values": "moves whose search valued fewer than two moves",
+            "no_pair": "positions with no pair past the margin and floor"}
 
 
 def _left_out(manifest: dict) -> str:
@@ -212,4 +217,87 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"  content hash {m.get('content_hash', '?')[:16]}...: " + ("ok" if s["content_hash_ok"] else
                                                                      "DOES NOT MATCH data.parquet"))
     print(f"  created {m.get('created')} by plyground {m.get('plyground_version')}")
+    return 0
+
+
+def add_llm_parser(sub: argparse._SubParsersAction) -> None:
+    """``plyground datasets llm``: SFT or DPO rows of the llm agent's prompts (datasets/llm.py)."""
+    from plyground.datasets.llm import DEFAULT_FLOOR, DEFAULT_MARGIN, DEFAULT_PAIRS_PER_POSITION, FORMATS
+    b = sub.add_parser(
+        "llm", help="SFT or DPO data for an LLM: the llm agent's prompts with the recorded search's moves",
+        description="Replay the recorded games of --db and write, for every searched move of the selected agents, "
+                    "the chat messages the llm agent sends for that position (prompt) with the recorded move "
+                    "(sft: completion) or pairs of legal moves ranked by the search's per-move values (dpo: chosen, "
+                    "rejected), in TRL's conversational formats.  Output: DIR/data.parquet (DIR/data.jsonl with "
+                    "--jsonl) and DIR/manifest.json.",
+        epilog="The completion is the move in the game's notation, the reply the llm agent parses.  DPO keeps pairs "
+               f"whose values differ by at least --margin (default {DEFAULT_MARGIN:g}) and whose chosen value is "
+               f"above --floor (default {DEFAULT_FLOOR:g}), at most --pairs-per-position (default "
+               f"{DEFAULT_PAIRS_PER_POSITION}; 0: all) per position, best chosen and worst rejected first.  Example: "
+               "plyground datasets llm --db arena.db --agent mcts-2000 --format sft --out data/c4-sft")
+    b.add_argument("--db", action="append", required=True, metavar="FILE",
+                   help="an arena record (SQLite); repeat for several")
+    b.add_argument("--format", required=True, choices=FORMATS, help="sft (prompt, completion) or dpo (prompt, "
+                   "chosen, rejected)")
+    b.add_argument("--game", default=None, help="the recorded game name (needed when the records hold several)")
+    b.add_argument("--tournament", action="append", default=None, metavar="T",
+                   help="keep only this tournament (id or name); repeat for several")
+    b.add_argument("--agent", action="append", default=None, metavar="NAME",
+                   help="keep only the moves of this player name (the teacher, e.g. mcts-2000); repeat for several")
+    b.add_argument("--llm", default="llm", metavar="SPEC",
+                   help="the llm agent whose prompts are written (its templates and history; default: llm)")
+    b.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                   help=f"dpo: least value gap between chosen and rejected (default {DEFAULT_MARGIN:g})")
+    b.add_argument("--floor", type=float, default=DEFAULT_FLOOR,
+                   help=f"dpo: the chosen move's value must be above this (default {DEFAULT_FLOOR:g})")
+    b.add_argument("--pairs-per-position", type=int, default=DEFAULT_PAIRS_PER_POSITION, metavar="N",
+                   help=f"dpo: most pairs per position (default {DEFAULT_PAIRS_PER_POSITION}; 0: all)")
+    b.add_argument("--include-forfeits", action="store_true",
+                   help="also use games ended by a forfeit or a ply limit (aborted games never)")
+    b.add_argument("--jsonl", action="store_true", help="also write DIR/data.jsonl")
+    b.add_argument("--out", required=True, metavar="DIR", help="the dataset directory to write")
+    b.add_argument("--force", action="store_true", help="write into a non-empty --out (its dataset is replaced)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=run_llm)
+
+
+def run_llm(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from plyground.datasets.llm import build_llm_dataset
+
+    console = Console(stderr=True)
+    labels = {"games": "replaying games", "write": "writing Parquet"}
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console, transient=False, disable=args.quiet)
+    task = None
+
+    def progress(stage: str, done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(labels["games"], total=total)
+        if stage == "games":
+            bar.update(task, description=labels[stage], completed=done, total=total)
+        else:
+            bar.update(task, description=labels.get(stage, stage))
+
+    try:
+        manifest = build_llm_dataset(args.db, args.out, format=args.format, game=args.game,
+                                     tournaments=args.tournament, agents=args.agent, llm=args.llm,
+                                     margin=args.margin, floor=args.floor,
+                                     pairs_per_position=args.pairs_per_position,
+                                     include_forfeits=args.include_forfeits, jsonl=args.jsonl, force=args.force,
+                                     progress=progress)
+    finally:
+        if task is not None:
+            bar.stop()
+    games = sum(s["games"] for s in manifest["sources"])
+    what = "prompt/completion" if manifest["kind"] == "sft" else "prompt/chosen/rejected"
+    console.print(f"{args.out}: {manifest['rows']} {manifest['kind']} rows ({what}) of {manifest['game']} from {games} "
+                  f"games, prompts of {manifest['prompt']['agent']}")
+    left = _left_out(manifest)
+    if left:
+        console.print("left out: " + left)
     return 0
