@@ -10,7 +10,7 @@ from plyground import agents, games
 from plyground.agents.neural.checkpoint import CheckpointError, load_network, save_network
 from plyground.agents.neural.evaluator import NetEvaluator, net_hooks
 from plyground.agents.neural.network import NetConfig, NetConfigError, PolicyValueNet
-from plyground.games.errors import UnsupportedGameError
+from plyground.games.errors import PlygroundError, UnsupportedGameError
 from plyground.search.native.lockstep import LockstepPUCT
 
 
@@ -232,3 +232,21 @@ def test_bundled_connect4_network_plays_without_a_model():
     # a forced win in one is found by the search whatever the network says
     s = games.play_moves(g, "112233")
     assert agents.make("neural-mcts:sims=64").act(s).action == 3
+
+
+def test_a_bundled_network_by_name_and_an_unknown_name():
+    from plyground.arena.suite import load_suite
+    g = games.make("connect4")
+    a = agents.make("neural:model=connect4-distilled")
+    a.check_game(g)
+    # against the exact scores of the shipped solved positions: far above a random mover's share
+    positions = load_suite()
+    hits = 0
+    for p in positions:
+        s = games.play_moves(g, p.moves)
+        hits += a.act(s).action in p.best
+    assert hits / len(positions) >= 0.65, hits
+    bad = agents.make("neural:model=connect4-nope")
+    with pytest.raises(PlygroundError, match="connect4-nope"):
+        bad.check_game(g)
+        bad.act(g.new_initial_state())

@@ -8,8 +8,9 @@
   network call (``search.native.lockstep``); other perfect-information games use the plain-Python
   MCTS with the network as its proposer and value hooks.
 
-Without ``model`` both play the network bundled for the game (connect four and tic-tac-toe; see
-``models/README.md`` for how each was trained).
+Without ``model`` both play the network bundled for the game (connect four and tic-tac-toe); a
+bundled network may also be named (``model=connect4-distilled``: the connect-four network distilled
+from ``mcts:sims=2000``); ``models/README.md`` says how each was trained.
 
 >>> from plyground import agents, games
 >>> a = agents.make("neural")
@@ -40,15 +41,26 @@ def bundled_model(game_name: str) -> Path | None:
     return Path(str(p)) if p.is_file() else None
 
 
-def bundled_games() -> list[str]:
+def bundled_names() -> list[str]:
+    """Every bundled network by name: a game's default (``connect4``) and named others
+    (``connect4-distilled``), each ``models/<name>.pt``."""
     d = resources.files("plyground.agents.neural") / "models"
     return sorted(p.name[:-3] for p in d.iterdir() if p.name.endswith(".pt")) if d.is_dir() else []
 
 
+def bundled_games() -> list[str]:
+    """The games with a default bundled network."""
+    return [n for n in bundled_names() if "-" not in n]
+
+
 def resolve_model(model: str | None, game) -> Path:
-    """The checkpoint an agent plays on ``game``: ``model``, else the game's bundled network."""
+    """The checkpoint an agent plays on ``game``: ``model`` (a path, or the name of a bundled network
+    such as ``connect4-distilled``), else the game's bundled network."""
     if model:
-        return Path(model).expanduser()
+        path = Path(model).expanduser()
+        if not path.exists() and "/" not in model and not model.endswith(".pt") and model in bundled_names():
+            return Path(str(resources.files("plyground.agents.neural") / "models" / f"{model}.pt"))
+        return path
     path = bundled_model(game.name)
     if path is None:
         have = ", ".join(bundled_games()) or "none"
@@ -131,7 +143,8 @@ def _native_games() -> set[str]:
 
 
 _COMMON = {
-    "model": Param(str, None, "network checkpoint (.pt); unset: the network bundled for the game"),
+    "model": Param(str, None, "network checkpoint (.pt) or a bundled network's name (connect4-distilled); "
+                              "unset: the network bundled for the game"),
     "temperature": Param(float, 0.0, "0: play the best move; >0: sample (policy or visits) ** (1/temperature)",
                          min=0.0),
     "threads": Param(int, 1, "torch threads for the network", min=1),
