@@ -418,6 +418,11 @@ def test_cli_json_lines_and_report(ttt_db, tmp_path, capsys):
     assert main(["arena", "report", "--db", str(db), "--json", "--out", str(tmp_path / "rep")]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["moves"] > 0 and (tmp_path / "rep" / "errors_per_100.png").is_file()
+    # --out also writes a page per game and an index linking every game of the record
+    from plyground.arena.replay_page import page_filename
+    index = (tmp_path / "rep" / "index.html").read_text()
+    for g in _moves(db):
+        assert f'href="{page_filename(g)}"' in index and (tmp_path / "rep" / page_filename(g)).is_file(), g
     # outputs that cannot be written are one-line errors, not tracebacks
     a_file = tmp_path / "rep" / "report.json"
     for argv, words in ((["arena", "report", "--db", str(db), "--out", str(a_file)], "is a file"),
