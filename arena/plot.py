@@ -80,6 +80,7 @@ def plot_head_to_head(board: Leaderboard, path: str | Path) -> Path:
 
 def write_plots(board: Leaderboard, out_dir: str | Path) -> list[Path]:
     """Write ratings.png and head_to_head.png into ``out_dir`` (created if missing); return the paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from plyground.arena.report import output_dir
+
+    out = output_dir(out_dir)    # a file there, or a folder that cannot be made, is a one-line error
     return [plot_ratings(board, out / "ratings.png"), plot_head_to_head(board, out / "head_to_head.png")]

@@ -175,3 +175,12 @@ def test_sprt_plays_until_decided_and_resumes(tmp_path, capsys):
     assert main(["arena", "ratings", "--db", str(db), "--json", "--bootstrap", "10"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["player"] == "minimax:depth=9" and rows[0]["games"] == n
+
+
+def test_plot_to_a_file_is_a_one_line_error(record4, tmp_path, capsys):
+    path, _ = record4
+    a_file = tmp_path / "x.png"
+    a_file.write_bytes(b"")
+    assert main(["arena", "plot", "--db", str(path), "--out", str(a_file), "--bootstrap", "30"]) == 2
+    err = capsys.readouterr().err
+    assert "is a file" in err and "Traceback" not in err
