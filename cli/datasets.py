@@ -252,6 +252,11 @@ def add_llm_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"dpo: the chosen move's value must be above this (default {DEFAULT_FLOOR:g})")
     b.add_argument("--pairs-per-position", type=int, default=DEFAULT_PAIRS_PER_POSITION, metavar="N",
                    help=f"dpo: most pairs per position (default {DEFAULT_PAIRS_PER_POSITION}; 0: all)")
+    b.add_argument("--ref-model", default=None, metavar="MODEL",
+                   help="dpo: add ref_chosen_logps and ref_rejected_logps from this causal LM (a transformers model "
+                        "directory, a .gguf file, or 'bundled' for the bundled SmolLM2)")
+    b.add_argument("--ref-batch-size", type=int, default=8, metavar="N",
+                   help="sequences per forward pass of --ref-model (default 8)")
     b.add_argument("--include-forfeits", action="store_true",
                    help="also use games ended by a forfeit or a ply limit (aborted games never)")
     b.add_argument("--jsonl", action="store_true", help="also write DIR/data.jsonl")
@@ -268,7 +273,7 @@ def run_llm(args: argparse.Namespace) -> int:
     from plyground.datasets.llm import build_llm_dataset
 
     console = Console(stderr=True)
-    labels = {"games": "replaying games", "write": "writing Parquet"}
+    labels = {"games": "replaying games", "reference": "reference log-likelihoods", "write": "writing Parquet"}
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, transient=False, disable=args.quiet)
     task = None
@@ -278,7 +283,7 @@ def run_llm(args: argparse.Namespace) -> int:
         if task is None:
             bar.start()
             task = bar.add_task(labels["games"], total=total)
-        if stage == "games":
+        if stage in ("games", "reference"):
             bar.update(task, description=labels[stage], completed=done, total=total)
         else:
             bar.update(task, description=labels.get(stage, stage))
@@ -287,7 +292,8 @@ def run_llm(args: argparse.Namespace) -> int:
         manifest = build_llm_dataset(args.db, args.out, format=args.format, game=args.game,
                                      tournaments=args.tournament, agents=args.agent, llm=args.llm,
                                      margin=args.margin, floor=args.floor,
-                                     pairs_per_position=args.pairs_per_position,
+                                     pairs_per_position=args.pairs_per_position, ref_model=args.ref_model,
+                                     ref_batch_size=args.ref_batch_size,
                                      include_forfeits=args.include_forfeits, jsonl=args.jsonl, force=args.force,
                                      progress=progress)
     finally:

@@ -34,8 +34,13 @@ hash of the game ids used, filters, skipped counts, ``content_hash`` of the Parq
 last, so a directory with a manifest is complete.  Read it with Hugging Face
 ``datasets.load_dataset("parquet", data_files=DIR + "/data.parquet")``.
 
-Reference log-likelihoods (``ref_chosen_logps``, ``ref_rejected_logps``) are not computed here:
-TRL's DPOTrainer computes them from its reference model when the columns are absent.
+With ``ref_model`` (a model directory, a ``.gguf`` file or ``bundled``), DPO rows also get
+``ref_chosen_logps`` and ``ref_rejected_logps``: the reference model's log-likelihoods of each
+completion, tokenised as TRL's DPOTrainer tokenises the row (``datasets.llm_ref``; they equal the
+values DPOTrainer computes itself).  TRL 1.x's DPOTrainer computes its own either way: it accepts
+these rows and ignores the columns when it runs its ``ref_model`` during training, and refuses them
+as duplicate columns with ``precompute_ref_log_probs=True`` (drop them first).  They are for
+training code that reads them instead of keeping a reference model in memory.
 """
 
 from __future__ import annotations
@@ -193,7 +198,7 @@ def _move_text(state, action: int, legal: list[int], parse_move, row: dict, ply)
     return text
 
 
-def _table(rows: list[dict], fmt: str):
+def _table(rows: list[dict], fmt: str, ref: bool = False):
     import pyarrow as pa
     msgs = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
     fields = [("prompt", msgs)]
@@ -202,6 +207,8 @@ def _table(rows: list[dict], fmt: str):
     else:
         fields += [("chosen", msgs), ("rejected", msgs), ("chosen_action", pa.int32()),
                    ("rejected_action", pa.int32()), ("chosen_value", pa.float32()), ("rejected_value", pa.float32())]
+        if ref:
+            fields += [("ref_chosen_logps", pa.float64()), ("ref_rejected_logps", pa.float64())]
     fields += [("game_id", pa.string()), ("ply", pa.int32()), ("player", pa.int8()), ("position", pa.string())]
     schema = pa.schema(fields)
     return pa.Table.from_pylist(rows, schema=schema)
@@ -212,12 +219,15 @@ def build_llm_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Pat
                       agents: Sequence[str] | None = None, llm: str | dict = "llm",
                       margin: float = DEFAULT_MARGIN, floor: float = DEFAULT_FLOOR,
                       pairs_per_position: int = DEFAULT_PAIRS_PER_POSITION, include_forfeits: bool = False,
-                      jsonl: bool = False, force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+                      ref_model: str | os.PathLike | None = None, ref_batch_size: int = 8, jsonl: bool = False,
+                      force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Write an SFT or DPO dataset directory at ``out_dir`` from the arena record(s) ``dbs``; returns
     its manifest.  Filters as ``build_dataset``; ``llm``: the ``llm`` agent spec whose prompts are
     exported; ``margin``, ``floor``, ``pairs_per_position``: the DPO pair rules (module docstring);
-    ``jsonl``: also write ``data.jsonl``; ``progress(stage, done, total)`` as games are replayed
-    (stage ``"games"``) and once for ``"write"``."""
+    ``ref_model``: add reference log-likelihoods (DPO only; ``ref_batch_size`` sequences per
+    forward pass); ``jsonl``: also write ``data.jsonl``; ``progress(stage, done, total)`` as games
+    are replayed (stage ``"games"``), as reference log-likelihoods are computed (``"reference"``)
+    and once for ``"write"``."""
     from plyground import __version__
     from plyground.arena.record import now_iso
 
@@ -239,6 +249,15 @@ def build_llm_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Pat
     out = Path(out_dir)
     _out_dir_check(out, force)
     agent = _prompt_agent(llm)
+    if ref_model is not None and format != "dpo":
+        raise DatasetError(f"--ref-model {str(ref_model)!r} adds reference log-likelihoods of chosen and rejected "
+                           f"moves, which only dpo rows have (format {format!r})")
+    if isinstance(ref_batch_size, bool) or not isinstance(ref_batch_size, int) or ref_batch_size < 1:
+        raise DatasetError(f"reference batch size {ref_batch_size!r} must be an integer >= 1")
+    reference = None
+    if ref_model is not None:
+        from plyground.datasets.llm_ref import load_reference
+        reference = load_reference(ref_model)   # before the replay: a model that does not load fails first
 
     sel = select_games(paths, game=game, tournaments=tournaments, agents=agents, include_forfeits=include_forfeits,
                        check=_checker(agent))
@@ -268,6 +287,11 @@ def build_llm_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Pat
                            f"gives one (skipped moves: {reasons})"
                            + (f"; no pair is {margin:g} apart (margin) with a chosen value above {floor:g} (floor): "
                               "try a smaller --margin or a lower --floor" if format == "dpo" else ""))
+    if reference is not None:
+        from plyground.datasets.llm_ref import reference_logps
+        chosen, rejected = reference_logps(rows, *reference, batch_size=ref_batch_size, progress=progress)
+        for row, c, r in zip(rows, chosen, rejected):
+            row["ref_chosen_logps"], row["ref_rejected_logps"] = c, r
     if progress is not None:
         progress("write", 0, 1)
 
@@ -277,7 +301,7 @@ def build_llm_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Pat
             if (out / name).exists():
                 (out / name).unlink()
     out.mkdir(parents=True, exist_ok=True)
-    table = _table(rows, format)
+    table = _table(rows, format, ref=reference is not None)
     tmp = out / (DATA_FILE + ".tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, out / DATA_FILE)
@@ -312,7 +336,8 @@ def build_llm_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Pat
     }
     if format == "dpo":
         manifest["dpo"] = {"margin": margin, "floor": floor, "pairs_per_position": pairs_per_position,
-                           "reference_logps": "not computed (DPOTrainer computes them from its reference model)"}
+                           "reference_logps": {"model": str(ref_model)} if ref_model is not None else
+                           "not computed (DPOTrainer computes them from its reference model)"}
     mtmp = out / (MANIFEST_FILE + ".tmp")
     mtmp.write_text(json.dumps(manifest, indent=1) + "\n")
     os.replace(mtmp, out / MANIFEST_FILE)

@@ -331,3 +331,41 @@ def test_a_record_without_llm_playable_games_is_refused(tmp_path):
         build_llm_dataset(db, tmp_path / "x", format="kto")
     with pytest.raises(DatasetError, match="margin -1.0"):
         build_llm_dataset(db, tmp_path / "x", format="dpo", margin=-1)
+
+
+def test_reference_logps_equal_trls_own(hand_db, tmp_path, tiny_lm, offline):
+    """--ref-model's columns against TRL's: DPOTrainer with precompute_ref_log_probs computes the same
+    reference log-likelihoods from the same model on the rows without them."""
+    import numpy as np
+    import torch
+    trl, tok, make_model = tiny_lm
+    model = make_model()
+    model.save_pretrained(tmp_path / "ref")
+    tok.save_pretrained(tmp_path / "ref")
+    plain = tmp_path / "plain"
+    build_llm_dataset(hand_db, plain, format="dpo", pairs_per_position=0)
+    m = build_llm_dataset(hand_db, tmp_path / "withref", format="dpo", pairs_per_position=0,
+                          ref_model=tmp_path / "ref", ref_batch_size=3)
+    assert m["dpo"]["reference_logps"] == {"model": str(tmp_path / "ref")}
+    mine = _rows(tmp_path / "withref")
+    assert len(mine) == 8 and all(r["ref_chosen_logps"] < 0 and r["ref_rejected_logps"] < 0 for r in mine)
+    ds = _hf().load_dataset("parquet", data_files=str(plain / "data.parquet"), split="train",
+                            cache_dir=str(tmp_path / "hf"))
+    args = _train_args(trl.DPOConfig, tmp_path / "o")
+    args.precompute_ref_log_probs = True
+    with torch.no_grad():
+        trainer = trl.DPOTrainer(model=make_model(), ref_model=model, args=args, train_dataset=ds, processing_class=tok)
+    theirs = trainer.train_dataset
+    # equal up to float32 summation order over the vocabulary (a token more or less would be ~10 nats here)
+    assert np.allclose([r["ref_chosen_logps"] for r in mine], theirs["ref_chosen_logps"], rtol=1e-4, atol=0)
+    assert np.allclose([r["ref_rejected_logps"] for r in mine], theirs["ref_rejected_logps"], rtol=1e-4, atol=0)
+    # the rows with the columns are accepted as they are by a trainer that runs its reference model
+    with_ref = _hf().load_dataset("parquet", data_files=str(tmp_path / "withref" / "data.parquet"), split="train",
+                                  cache_dir=str(tmp_path / "hf"))
+    trainer = trl.DPOTrainer(model=make_model(), ref_model=model, args=_train_args(trl.DPOConfig, tmp_path / "o2"),
+                             train_dataset=with_ref, processing_class=tok)
+    assert trainer.train() and trainer.state.global_step == 1
+    with pytest.raises(DatasetError, match="only dpo rows"):
+        build_llm_dataset(hand_db, tmp_path / "x", format="sft", ref_model=tmp_path / "ref")
+    with pytest.raises(DatasetError, match="'nowhere' does not exist"):
+        build_llm_dataset(hand_db, tmp_path / "x", format="dpo", ref_model="nowhere")
