@@ -314,7 +314,7 @@ def test_cli_writes_and_refuses(hand_db, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_a_record_without_llm_playable_games_is_refused(tmp_path):
+def test_a_record_without_llm_playable_games_is_refused(tmp_path, capsys):
     db = tmp_path / "rps.db"
     rec = Record(db)
     pid = rec.upsert_player("random", "random", {"name": "random"})
@@ -327,6 +327,12 @@ def test_a_record_without_llm_playable_games_is_refused(tmp_path):
     assert "\n" not in str(e.value)
     from plyground.games.errors import PlygroundError
     assert isinstance(e.value, PlygroundError)
+    from plyground.cli.main import main
+    capsys.readouterr()
+    assert main(["datasets", "llm", "--db", str(db), "--format", "sft", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("plyground datasets: error:") and "openspiel:matrix_rps" in err
+    assert not (tmp_path / "x").exists()
     with pytest.raises(DatasetError, match="format 'kto' is not one of sft, dpo"):
         build_llm_dataset(db, tmp_path / "x", format="kto")
     with pytest.raises(DatasetError, match="margin -1.0"):
