@@ -530,10 +530,10 @@ def build_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Path, *
                        check=_check_game)
     records, game, gm, selected, excluded, duplicates = (sel.records, sel.game, sel.gm, sel.selected, sel.excluded,
                                                          sel.duplicates)
-    obs_shape, num_actions = sel.checked
-    width = int(np.prod(obs_shape))
-    t = traits(gm)
     try:
+        obs_shape, num_actions = sel.checked
+        width = int(np.prod(obs_shape))
+        t = traits(gm)
         skipped = {k: 0 for k in ("opening", "chance", "no_search", "no_target", "not_proven", "other_agents")}
         used: dict[str, int] = {}
         rows = _Rows()
