@@ -1,5 +1,5 @@
-"""CLI: ``plyground train distill CONFIG.toml`` and ``plyground train plot DIR [--out PNG]``
-(the logic lives in plyground.datasets.training and plyground.datasets.plot)."""
+"""CLI: ``plyground train distill CONFIG.toml``, ``plyground train llm CONFIG.toml`` and ``plyground train plot
+DIR [--out PNG]`` (the logic lives in plyground.datasets.training, .llm_train and .plot)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,22 @@ def add_parsers(top_sub: argparse._SubParsersAction) -> argparse._SubParsersActi
     p.add_argument("dir", metavar="DIR", help="a training run's out directory")
     p.add_argument("--out", default=None, metavar="PNG", help="where to write the image (default DIR/training.png)")
     p.set_defaults(func=run_plot)
+
+    lm = sub.add_parser(
+        "llm", help="fine-tune a causal LM (default the bundled SmolLM2-135M) on 'datasets llm' exports: SFT, then DPO",
+        description="SFT with TRL's SFTTrainer on [sft] data (a 'plyground datasets llm --format sft' directory; loss "
+                    "on the completion only), then, with a [dpo] section, DPOTrainer on a dpo export starting from the "
+                    "SFT model; LoRA through peft ([lora], default) or full fine-tuning; CPU, offline.  Writes "
+                    "OUT/metrics.jsonl as it goes, OUT/<stage>/checkpoint-N every save_every steps, then OUT/adapter "
+                    "(LoRA), OUT/model (merged; play it with llm:backend=transformers,model=OUT/model) and the model "
+                    "card OUT/README.md.  Running the same command again resumes from the last checkpoint.",
+        epilog="Config: out, base (bundled | model directory | .gguf), seed, threads; [lora] enabled, r, alpha, dropout, "
+               "target_modules; [sft] and [dpo]: data, steps, batch_size, grad_accum, lr, lr_schedule "
+               "(constant|linear|cosine), warmup_steps, weight_decay, max_length, save_every, log_every, "
+               "keep_checkpoints; [dpo] beta.  Example: examples/llm_sft_connect4.toml")
+    lm.add_argument("config", metavar="CONFIG.toml", help="llm training config (see examples/llm_sft_connect4.toml)")
+    lm.add_argument("--quiet", action="store_true", help="no progress bar")
+    lm.set_defaults(func=run_llm)
     return sub
 
 
@@ -156,4 +172,55 @@ def run_plot(args: argparse.Namespace) -> int:
 
     path = plot_training(args.dir, args.out)
     print(f"wrote {path}")
+    return 0
+
+
+def run_llm(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from plyground.datasets.llm_train import load_llm_config, train_llm
+
+    cfg = load_llm_config(args.config)
+    console = Console(stderr=True)
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                   console=console, disable=args.quiet)
+    tasks: dict[str, int] = {}
+
+    def progress(s) -> None:
+        if s.phase == "load":
+            st = getattr(cfg, s.stage)
+            console.print(f"[bold]{s.stage}[/]: {st.data} ({s.rows} rows) -> {cfg.out / s.stage}: {st.steps} steps of "
+                          f"{st.batch_size}x{st.grad_accum} rows, lr {st.lr:g}, "
+                          + (f"LoRA r {cfg.lora.r}" if cfg.lora.enabled else "full fine-tuning")
+                          + (f"; resuming from step {s.step}" if s.step else ""))
+            return
+        if s.phase == "skip":
+            console.print(f"{s.stage}: complete ({s.steps} steps)")
+            return
+        if s.phase == "merge":
+            console.print("writing the final model" + (" (merging the adapter)" if cfg.lora.enabled else ""))
+            return
+        if s.stage not in tasks:
+            if not tasks:
+                bar.start()
+            tasks[s.stage] = bar.add_task(s.stage, total=s.steps, completed=s.step, loss="-")
+        fields = {"loss": f"{s.loss:.4f}"} if s.loss is not None else {}
+        bar.update(tasks[s.stage], completed=s.step, **fields)
+
+    try:
+        result = train_llm(cfg, progress=progress)
+    finally:
+        if tasks:
+            bar.stop()
+    if result.already_finished:
+        print(f"{cfg.out} is finished; model: {result.model}")
+        return 0
+    for stage, d in result.stages.items():
+        fl = d.get("final_loss")
+        print(f"{stage}: {d['steps']} steps, final loss {'-' if fl is None else f'{fl:.4f}'}")
+    print(f"model: {result.model}" + (f"\nadapter: {result.adapter}" if result.adapter else "")
+          + f"\nmodel card: {result.card}\nmetrics: {result.metrics}")
+    print(f"play it: llm:backend=transformers,model={result.model}")
     return 0
