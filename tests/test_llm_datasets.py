@@ -21,6 +21,7 @@ from plyground import games
 from plyground.arena.record import Record
 from plyground.datasets import DatasetError
 from plyground.datasets.llm import DEFAULT_PAIRS_PER_POSITION, build_llm_dataset, dpo_pairs
+from plyground.datasets.llm_train import _checkout_root_off_path   # HF datasets, not our datasets/ folder
 
 TTT = games.make("tictactoe")
 
@@ -179,23 +180,6 @@ def test_prompt_is_byte_for_byte_what_the_llm_agent_sends(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ readers and TRL
-@contextlib.contextmanager
-def _checkout_root_off_path():
-    """Import Hugging Face ``datasets`` (and what imports it, e.g. trl) with this checkout's root off
-    ``sys.path``: the root is the plyground package, whose ``datasets`` folder would shadow the library
-    when the checkout is the current directory."""
-    root = os.path.realpath(Path(games.__file__).parent.parent)
-    mod = sys.modules.get("datasets")
-    if mod is not None and os.path.realpath(getattr(mod, "__file__", "") or "").startswith(root + os.sep):
-        del sys.modules["datasets"]
-    saved = list(sys.path)
-    sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.getcwd()) != root]
-    try:
-        yield
-    finally:
-        sys.path[:] = saved
-
-
 def _hf():
     with _checkout_root_off_path():
         return importlib.import_module("datasets")
