@@ -3,11 +3,12 @@
 
 >>> from plyground import agents
 >>> a = agents.make("llm-minimax:depth=2,k=3,n_threads=1")        # the bundled SmolLM2-135M
+>>> a = agents.make("llm:adapter=connect4")        # ... with its LoRA fine-tuned on connect four
 >>> a = agents.make("llm:backend=openai,base_url=http://127.0.0.1:8000/v1,model=qwen2.5-7b,"
 ...                 "api_key_env=OPENAI_API_KEY")                 # any OpenAI-compatible server
 
 All three take ``backend=local|openai|transformers`` and the backend's options (``model``,
-``base_url``, ``api_key_env``, ``n_threads``, ``n_ctx``, ``cache``, ``timeout``,
+``adapter``, ``base_url``, ``api_key_env``, ``n_threads``, ``n_ctx``, ``cache``, ``timeout``,
 ``call_retries``...) in the spec, or in a table (``{"name": "llm", "backend": {"name": "openai",
 "base_url": ...}}`` works too); they go to ``plyground.agents.llm.backends.make_backend``.  The
 key itself is never a parameter: ``api_key_env`` names the environment variable holding it.
@@ -34,6 +35,8 @@ from plyground.games.errors import PlygroundError, UnsupportedGameError
 BACKEND_PARAMS: dict[str, Param] = {
     "backend": Param(str, "local", "LLM backend", choices=("local", "openai", "transformers")),
     "model": Param(str, None, "GGUF path (local), served model name (openai) or model directory (transformers)"),
+    "adapter": Param(str, None, "LoRA adapter on the model: a bundled name (connect4: SmolLM2 fine-tuned on connect "
+                     "four) or a GGUF adapter file (local); a peft adapter directory (transformers)"),
     "base_url": Param(str, None, "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (openai)"),
     "api_key_env": Param(str, None, "name of the environment variable holding the API key (openai)"),
     "n_threads": Param(int, None, "CPU threads for the model (local; default 1)", min=1),
@@ -45,7 +48,7 @@ BACKEND_PARAMS: dict[str, Param] = {
     "score_method": Param(str, None, "how the openai backend scores moves (default auto: the first that works)",
                           choices=("auto", "logprobs", "top_logprobs", "sample")),
 }
-_PASS_THROUGH = {"model": "model", "base_url": "base_url", "api_key_env": "api_key_env",
+_PASS_THROUGH = {"model": "model", "adapter": "adapter", "base_url": "base_url", "api_key_env": "api_key_env",
                  "n_threads": "n_threads", "n_ctx": "n_ctx", "cache": "cache", "timeout": "timeout",
                  "call_retries": "retries", "concurrency": "concurrency", "score_method": "score_method"}
 

@@ -63,9 +63,10 @@ def add_parsers(top_sub: argparse._SubParsersAction) -> argparse._SubParsersActi
                     "on the completion only), then, with a [dpo] section, DPOTrainer on a dpo export starting from the "
                     "SFT model; LoRA through peft ([lora], default) or full fine-tuning; CPU, offline.  Writes "
                     "OUT/metrics.jsonl as it goes, OUT/<stage>/checkpoint-N every save_every steps, then OUT/adapter "
-                    "(LoRA), OUT/model (merged; play it with llm:backend=transformers,model=OUT/model) and the model "
-                    "card OUT/README.md.  Running the same command again resumes from the last checkpoint.",
-        epilog="Config: out, base (bundled | model directory | .gguf), seed, threads; [lora] enabled, r, alpha, dropout, "
+                    "(LoRA) and OUT/adapter.gguf (the adapter for llama.cpp, when the base is a GGUF such as the bundled model; "
+                    "play it with llm:adapter=OUT/adapter.gguf), OUT/model (merged; play it with "
+                    "llm:backend=transformers,model=OUT/model) and the model card OUT/README.md.  Running the same command again resumes from the last checkpoint.",
+        epilog="Config: out, base (bundled | model directory | .gguf), seed, threads, precision (fp32|bf16); [lora] enabled, r, alpha, dropout, "
                "target_modules; [sft] and [dpo]: data, steps, batch_size, grad_accum, lr, lr_schedule "
                "(constant|linear|cosine), warmup_steps, weight_decay, max_length, save_every, log_every, "
                "keep_checkpoints; [dpo] beta.  Example: examples/llm_sft_connect4.toml")
@@ -223,4 +224,7 @@ def run_llm(args: argparse.Namespace) -> int:
     print(f"model: {result.model}" + (f"\nadapter: {result.adapter}" if result.adapter else "")
           + f"\nmodel card: {result.card}\nmetrics: {result.metrics}")
     print(f"play it: llm:backend=transformers,model={result.model}")
+    gguf = result.out / "adapter.gguf"
+    if result.adapter and gguf.is_file():
+        print(f"or through llama.cpp: llm:adapter={gguf}")
     return 0

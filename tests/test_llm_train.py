@@ -39,6 +39,7 @@ def _cfg(**over):
     ({"out": "run"}, "config section [sft] is missing"),
     ({"sft": {"data": "ds"}}, "config field 'out' is missing"),
     (_cfg(threads=0), "config field threads = 0"),
+    (_cfg(precision="fp16"), "allowed: fp32, bf16"),
 ])
 def test_config_errors_are_one_line(data, needle):
     with pytest.raises(TrainConfigError) as e:
@@ -171,6 +172,15 @@ def test_sft_few_steps_resume_and_play(tmp_path):
     assert d.action in state.legal_actions()
     assert d.llm   # the backend was called (a fallback, if any, is recorded beside it)
 
+    # the adapter converted for llama.cpp plays through the default local backend
+    assert (out / "adapter.gguf").is_file() and (out / "sft" / "adapter.gguf").is_file()
+    agent = agents.make(f"llm:adapter={out / 'adapter.gguf'},fallback=random,seed=1,retries=0,n_threads=1")
+    try:
+        d = agent.act(state)
+    finally:
+        agent.close()
+    assert d.action in state.legal_actions() and d.llm["model"].endswith("+adapter.gguf")
+
 
 @pytest.mark.slow
 def test_sft_then_dpo_through_the_cli(tmp_path, capsys):
@@ -182,13 +192,14 @@ def test_sft_then_dpo_through_the_cli(tmp_path, capsys):
     m = build_llm_dataset(db, tmp_path / "dpo", format="dpo", agents=["mcts-20"], margin=0.05)
     assert m["rows"] >= 1
     toml = tmp_path / "run.toml"
-    toml.write_text('out = "run"\n[lora]\nr = 4\nalpha = 8\n'
+    toml.write_text('out = "run"\nprecision = "bf16"\n[lora]\nr = 4\nalpha = 8\n'
                     '[sft]\ndata = "sft"\nsteps = 1\nbatch_size = 1\nsave_every = 1\n'
                     '[dpo]\ndata = "dpo"\nsteps = 1\nbatch_size = 1\nsave_every = 1\nlr = 0.00005\nbeta = 0.1\n')
     assert main(["train", "llm", str(toml), "--quiet"]) == 0
     out = tmp_path / "run"
     printed = capsys.readouterr().out
     assert "sft: 1 steps" in printed and "dpo: 1 steps" in printed and "llm:backend=transformers,model=" in printed
+    assert f"llm:adapter={out / 'adapter.gguf'}" in printed
     events = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [(e["stage"], e["step"]) for e in events] == [("sft", 1), ("dpo", 1)]
     assert json.loads((out / "dpo" / "done.json").read_text())["steps"] == 1
@@ -202,7 +213,8 @@ def test_sft_then_dpo_through_the_cli(tmp_path, capsys):
 
 def test_resume_rules(tmp_path):
     """run.json: the same config resumes; a stage's steps may be raised (not lowered) under a constant
-    schedule while no later stage has begun; other data, other settings or a dropped stage refuse."""
+    schedule while no later stage has begun; other data, other settings or a dropped stage refuse once
+    the stage has begun; a stage not begun may be set anew, and threads may always change."""
     from plyground.datasets.llm_train import _check_run
 
     def cfg(**sft):
@@ -211,6 +223,11 @@ def test_resume_rules(tmp_path):
     (tmp_path / "o").mkdir()
     hashes = {"sft": "a" * 64, "dpo": "b" * 64}
     _check_run(cfg(), hashes)
+    (tmp_path / "o" / "sft").mkdir()                        # the SFT stage has begun
+    _check_run(cfg(), hashes)
+    dpo30 = llm_config_from_dict({"out": "o", "threads": 1, "sft": {"data": "d", "steps": 10},
+                                  "dpo": {"data": "p2", "steps": 30}}, tmp_path)
+    _check_run(dpo30, {**hashes, "dpo": "e" * 64})          # DPO not begun: other data and steps; threads free
     _check_run(cfg(), hashes)
     _check_run(cfg(steps=20), hashes)                       # raised: trains on
     with pytest.raises(TrainingError, match=r"sft.steps = 20 there, 10 here"):

@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--games", type=int, default=100, help="strength: games, in colour-swapped pairs (default 100)")
     ap.add_argument("--sims", type=int, default=32, help="strength, llm-mcts: simulations on both sides (default 32)")
     ap.add_argument("--seed", type=int, default=0, help="speed/strength: seed (default 0)")
+    ap.add_argument("--with", dest="extra", default="", metavar="PARAMS",
+                    help="strength: more parameters of the LLM agent, e.g. adapter=connect4 (the bundled "
+                         "fine-tuned LoRA adapter)")
     ap.add_argument("--cache", default=None, help="strength: an LLM answer-cache file (saves time, changes no move)")
     ap.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                     help="strength: stop after whole pairs once this many seconds have passed")
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"unknown matchup {a.matchup!r}; allowed: {', '.join(ba.MATCHUPS)}")
         for m in [a.matchup] if a.matchup else list(ba.MATCHUPS):
             ba.strength(m, games=a.games, n_threads=a.threads or 1, sims=a.sims, seed=a.seed,
-                        time_budget=a.time_budget, cache=a.cache)
+                        time_budget=a.time_budget, cache=a.cache, extra=a.extra)
         return
     a.threads = a.threads or 2
     if a.which in ("all", "score"):

@@ -111,21 +111,25 @@ MATCHUPS = {
 
 def strength(matchup: str, games: int = 100, n_threads: int = 1, sims: int = 32, seed: int = 0,
              time_budget: float | None = None, verbose: bool = True,
-             cache: str | None = None) -> dict[str, Any]:
+             cache: str | None = None, extra: str = "") -> dict[str, Any]:
     """Score of ``matchup``'s first agent (``llm`` | ``llm-minimax`` | ``llm-mcts``) against its
     opponent on connect4 in ``games // 2`` colour-swapped pairs; stops early (whole pairs) after
     ``time_budget`` seconds.  ``cache``: an LLM answer-cache path for the LLM agent (scores are
     deterministic, so it saves time on positions seen before and changes no move).  Prints W/D/L,
-    the score, its 95% interval and seconds per game."""
+    the score, its 95% interval and seconds per game.  ``extra``: more parameters of the LLM agent
+    (e.g. ``"adapter=connect4"``, the bundled fine-tuned LoRA adapter).  For ``llm`` it also counts
+    the moves whose first reply named a legal move."""
     if matchup not in MATCHUPS:
         raise ValueError(f"unknown matchup {matchup!r}; allowed: {', '.join(MATCHUPS)}")
     from plyground import games as G
     spec_a, spec_b = (s.format(t=n_threads, sims=sims) for s in MATCHUPS[matchup])
     if cache:
         spec_a += f",cache={cache}"
+    if extra:
+        spec_a += f",{extra}"
     game = G.make("connect4")
     a, b = agents.make(spec_a), agents.make(spec_b)
-    pairs, wins, draws, losses, fallbacks, calls, llm_moves = [], 0, 0, 0, 0, 0, 0
+    pairs, wins, draws, losses, fallbacks, calls, llm_moves, first_legal = [], 0, 0, 0, 0, 0, 0, 0
     t0 = time.perf_counter()
     for i in range(max(1, games // 2)):
         pair = []
@@ -143,6 +147,7 @@ def strength(matchup: str, games: int = 100, n_threads: int = 1, sims: int = 32,
                     llm_moves += 1
                     calls += m.decision.get("llm", {}).get("calls", 0)
                     fallbacks += bool(m.decision.get("fallback"))
+                    first_legal += _first_reply_legal(m.decision)
         pairs.append(statistics.fmean(pair))
         if verbose:
             print(f"  pair {i + 1}: {pair}  ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -155,12 +160,23 @@ def strength(matchup: str, games: int = 100, n_threads: int = 1, sims: int = 32,
            "seconds_per_game": round((time.perf_counter() - t0) / n, 2),
            "llm_calls_per_move": round(calls / max(1, llm_moves), 2),
            "moves_with_fallback": fallbacks, "llm_moves": llm_moves}
+    if matchup == "llm":
+        out["first_reply_legal"] = first_legal
     if verbose:
         print(f"figure 3: {out['matchup']} on connect4: {n} games (colour-swapped pairs) "
               f"+{out['wins']} ={out['draws']} -{out['losses']}, score {mean:.3f} "
               f"[95% {lo:.3f}, {hi:.3f}], {out['seconds_per_game']} s/game, "
-              f"{out['llm_calls_per_move']} LLM calls/move, {fallbacks}/{llm_moves} moves with a fallback")
+              f"{out['llm_calls_per_move']} LLM calls/move, {fallbacks}/{llm_moves} moves with a fallback"
+              + (f", {first_legal}/{llm_moves} first replies legal" if matchup == "llm" else ""))
     return out
+
+
+def _first_reply_legal(decision: dict[str, Any]) -> bool:
+    """Whether the move's first reply from the LLM (its first ``move`` call) parsed to a legal move."""
+    for e in decision.get("llm", {}).get("log", []):
+        if e.get("role") == "move" and "raw" in e:
+            return (e.get("parsed") or {}).get("action") is not None
+    return False
 
 
 def strength_all(games: int = 100, n_threads: int = 1, sims: int = 32, seed: int = 0,

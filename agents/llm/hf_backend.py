@@ -22,12 +22,16 @@ DTYPES = ("float32", "bfloat16", "float16")
 
 
 class _HFModel:
-    def __init__(self, path: str, dtype: str, device: str) -> None:
+    def __init__(self, path: str, dtype: str, device: str, adapter: str | None = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+        if adapter:
+            from peft import PeftModel          # a LoRA adapter, merged into the weights once
+            self.model = PeftModel.from_pretrained(self.model, adapter).merge_and_unload()
+        self.model = self.model.to(device)
         self.model.eval()
         self.device = device
         self.lock = threading.RLock()
@@ -68,21 +72,23 @@ class _HFModel:
         return list(ids)
 
 
-def _shared(path: str, dtype: str, device: str) -> _HFModel:
-    key = (os.path.realpath(path), dtype, device)
+def _shared(path: str, dtype: str, device: str, adapter: str | None = None) -> _HFModel:
+    key = (os.path.realpath(path), dtype, device, os.path.realpath(adapter) if adapter else None)
     with _MODELS_LOCK:
         m = _MODELS.get(key)
         if m is None:
-            m = _MODELS[key] = _HFModel(key[0], dtype, device)
+            m = _MODELS[key] = _HFModel(*key)
         return m
 
 
 class TransformersBackend(InProcessBackend):
-    """``TransformersBackend(model="/path/to/hf_dir", dtype="float32", device="cpu", n_threads=1)``."""
+    """``TransformersBackend(model="/path/to/hf_dir", adapter=None, dtype="float32", device="cpu", n_threads=1)``;
+    ``adapter``: a peft LoRA adapter directory trained on that model, merged in at load time."""
 
     name = "transformers"
 
-    def __init__(self, model: str | os.PathLike = "", *, dtype: str = "float32", device: str = "cpu",
+    def __init__(self, model: str | os.PathLike = "", *, adapter: str | os.PathLike | None = None,
+                 dtype: str = "float32", device: str = "cpu",
                  n_threads: int | None = 1, cache: Any = None, policy: CallPolicy | None = None,
                  timeout: float | None = None) -> None:
         policy = policy or self.default_policy()
@@ -95,8 +101,14 @@ class TransformersBackend(InProcessBackend):
                                     "holding a Hugging Face causal LM (config.json, weights, tokenizer)")
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
+        self.adapter = os.fspath(adapter) if adapter not in (None, "") else None
+        if self.adapter is not None and not os.path.isfile(os.path.join(self.adapter, "adapter_config.json")):
+            raise FileNotFoundError(f"transformers backend: adapter={self.adapter!r} must be a peft adapter directory "
+                                    "(adapter_config.json, adapter_model.safetensors); bundled GGUF adapters play "
+                                    "through the local backend")
         self.path, self.dtype, self.device = path, dtype, str(device)
-        self.model = os.path.basename(os.path.normpath(path))
+        self.model = os.path.basename(os.path.normpath(path)) + (
+            f"+{os.path.basename(os.path.normpath(self.adapter))}" if self.adapter else "")
         self.n_threads = None if n_threads in (None, "", 0, "0") else int(n_threads)
         self._m: _HFModel | None = None
 
@@ -110,7 +122,7 @@ class TransformersBackend(InProcessBackend):
             if self.n_threads:
                 import torch
                 torch.set_num_threads(self.n_threads)
-            self._m = _shared(self.path, self.dtype, self.device)
+            self._m = _shared(self.path, self.dtype, self.device, self.adapter)
         return self._m
 
     def warm_up(self, prompt=None) -> None:

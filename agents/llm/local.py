@@ -84,11 +84,11 @@ def gguf_chat_template(path: str) -> str | None:
 class _SharedModel:
     """One loaded llama.cpp model + context, its lock, its chat template; shared in a process."""
 
-    def __init__(self, path: str, n_ctx: int, n_threads: int, n_batch: int) -> None:
+    def __init__(self, path: str, n_ctx: int, n_threads: int, n_batch: int, adapter: str | None = None) -> None:
         from llama_cpp import Llama    # heavy import, only when a model is actually needed
         self.path = path
         self.llm = Llama(path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
-                         n_batch=n_batch, n_ubatch=n_batch, verbose=False)
+                         n_batch=n_batch, n_ubatch=n_batch, verbose=False, lora_path=adapter)
         self.lock = threading.RLock()
         self.n_vocab = self.llm.n_vocab()
         self.add_bos = bool(self.llm._model.add_bos_token())
@@ -165,15 +165,17 @@ _MODELS: dict[tuple, _SharedModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def shared_model(path: str, n_ctx: int = 2048, n_threads: int = 1, n_batch: int = 512) -> _SharedModel:
-    """The process-wide model for (path, n_ctx, n_threads, n_batch), loaded on first use."""
-    key = (os.path.realpath(path), int(n_ctx), int(n_threads), int(n_batch))
+def shared_model(path: str, n_ctx: int = 2048, n_threads: int = 1, n_batch: int = 512,
+                 adapter: str | None = None) -> _SharedModel:
+    """The process-wide model for (path, n_ctx, n_threads, n_batch, LoRA adapter), loaded on first use."""
+    key = (os.path.realpath(path), int(n_ctx), int(n_threads), int(n_batch),
+           os.path.realpath(adapter) if adapter else None)
     with _MODELS_LOCK:
         m = _MODELS.get(key)
         if m is None:
             if not _MODELS:
                 atexit.register(close_models)
-            m = _MODELS[key] = _SharedModel(key[0], key[1], key[2], key[3])
+            m = _MODELS[key] = _SharedModel(*key)
         return m
 
 
@@ -195,16 +197,21 @@ def _logsumexp(x: np.ndarray) -> float:
 
 
 class LocalBackend(InProcessBackend):
-    """llama.cpp on a GGUF file: ``LocalBackend(model=None, n_threads=1, n_ctx=2048, cache=None)``.
+    """llama.cpp on a GGUF file: ``LocalBackend(model=None, adapter=None, n_threads=1, n_ctx=2048, cache=None)``.
+
+    ``adapter``: a LoRA adapter applied on top of the model, a bundled adapter's name (``connect4``)
+    or a GGUF adapter file (``plyground.agents.llm.adapters``); it is checked against the model first.
 
     >>> b = LocalBackend()                                    # bundled SmolLM2-135M-Instruct
+    >>> b = LocalBackend(adapter="connect4")                  # ... fine-tuned on connect four
     >>> b.chat([{"role": "user", "content": "Say hi"}], max_tokens=8).text   # doctest: +SKIP
     >>> b.score([{"role": "user", "content": "Best column?"}], ["3", "4"]).logprobs  # doctest: +SKIP
     """
 
     name = "local"
 
-    def __init__(self, model: str | os.PathLike | None = None, *, n_threads: int = 1,
+    def __init__(self, model: str | os.PathLike | None = None, *, adapter: str | os.PathLike | None = None,
+                 n_threads: int = 1,
                  n_ctx: int = 2048, n_batch: int = 512, cache: Any = None,
                  policy: CallPolicy | None = None, timeout: float | None = None) -> None:
         policy = policy or self.default_policy()
@@ -218,8 +225,13 @@ class LocalBackend(InProcessBackend):
         if int(n_threads) < 1 or int(n_ctx) < 16 or int(n_batch) < 1:
             raise ValueError(f"local backend: need n_threads>=1, n_ctx>=16, n_batch>=1; got "
                              f"n_threads={n_threads!r}, n_ctx={n_ctx!r}, n_batch={n_batch!r}")
+        self.adapter = None
+        if adapter not in (None, ""):
+            from plyground.agents.llm.adapters import check_adapter, resolve_adapter
+            self.adapter = resolve_adapter(adapter)
+            check_adapter(self.adapter, path)
         self.path = path
-        self.model = Path(path).name
+        self.model = Path(path).name + (f"+{Path(self.adapter).name}" if self.adapter else "")
         self.n_threads, self.n_ctx, self.n_batch = int(n_threads), int(n_ctx), int(n_batch)
         self._m: _SharedModel | None = None
 
@@ -232,7 +244,7 @@ class LocalBackend(InProcessBackend):
     def shared(self) -> _SharedModel:
         """The loaded model (loads it on first access)."""
         if self._m is None or self._m.closed:
-            self._m = shared_model(self.path, self.n_ctx, self.n_threads, self.n_batch)
+            self._m = shared_model(self.path, self.n_ctx, self.n_threads, self.n_batch, self.adapter)
         return self._m
 
     def warm_up(self, prompt: str | list[dict[str, str]] | None = None) -> None:
@@ -257,11 +269,15 @@ class LocalBackend(InProcessBackend):
             m.llm._ctx.kv_cache_clear()
 
     def cache_identity(self) -> str:
-        st = os.stat(self.path)
-        return f"{self.model}:{st.st_size}"
+        ident = f"{Path(self.path).name}:{os.stat(self.path).st_size}"
+        if self.adapter:
+            from plyground.agents.llm.adapters import adapter_digest
+            ident += f"+{Path(self.adapter).name}:{adapter_digest(self.adapter)}"
+        return ident
 
     def __repr__(self) -> str:
-        return f"LocalBackend(model={self.path!r}, n_threads={self.n_threads}, n_ctx={self.n_ctx})"
+        extra = f", adapter={self.adapter!r}" if self.adapter else ""
+        return f"LocalBackend(model={self.path!r}{extra}, n_threads={self.n_threads}, n_ctx={self.n_ctx})"
 
     # ---- generation --------------------------------------------------------------------------
     def _generate(self, text: str, stats: CallStats, timeout: float, max_tokens: int,
