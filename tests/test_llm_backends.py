@@ -172,7 +172,7 @@ def test_make_backend_names_and_options():
     assert BACKEND_NAMES == ("local", "openai", "transformers")
     with pytest.raises(ValueError, match="allowed: local, openai, transformers"):
         make_backend("vllm")
-    with pytest.raises(ValueError, match=r"'tempo'.*allowed: model, n_threads"):
+    with pytest.raises(ValueError, match=r"'tempo'.*allowed: model, adapter, n_threads"):
         make_backend("local", tempo=1)
     with pytest.raises(ValueError, match="base_url"):
         make_backend("openai", model="m", base_url="localhost:8000")
