@@ -131,7 +131,7 @@ class LLMAgentBase(Agent):
             from plyground.agents.llm.backends import make_backend
             try:
                 self._backend = make_backend(self.params["backend"], **self.backend_options())
-            except (ValueError, FileNotFoundError) as e:
+            except (ValueError, FileNotFoundError, ImportError) as e:
                 raise AgentSpecError(f"agent {self.name!r}: cannot make the {self.params['backend']!r} "
                                      f"backend: {e}") from None
         return self._backend

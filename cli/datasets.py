@@ -59,39 +59,46 @@ def add_parsers(top_sub: argparse._SubParsersAction) -> None:
     i.set_defaults(func=run_info)
 
 
+class _StageBar:
+    """One rich progress bar over a build's stages: ``progress(stage, done, total)`` counts the stages
+    in ``counted`` and relabels the bar for the others.  The bar starts with the first report, so a
+    refusal (a missing record, an unknown agent, a non-empty --out) prints its error alone."""
+
+    def __init__(self, console, labels: dict[str, str], counted: tuple[str, ...], quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        self.labels, self.counted, self.task = labels, counted, None
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console, transient=False, disable=quiet)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.task is None:
+            self.bar.start()
+            self.task = self.bar.add_task(self.labels[self.counted[0]], total=total)
+        if stage in self.counted:
+            self.bar.update(self.task, description=self.labels[stage], completed=done, total=total)
+        else:
+            self.bar.update(self.task, description=self.labels.get(stage, stage))
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.bar.stop()
+
+
 def run_build(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from plyground.datasets.build import build_dataset
 
     console = Console(stderr=True)
-    labels = {"games": "replaying games", "augment": "adding symmetric copies", "merge": "merging positions",
-              "write": "writing Parquet"}
-    # the bar starts with the first progress report, so a refusal (a missing record, an unknown
-    # agent, a non-empty --out) prints its error alone
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=console, transient=False, disable=args.quiet)
-    task = None
-
-    def progress(stage: str, done: int, total: int) -> None:
-        nonlocal task
-        if task is None:
-            bar.start()
-            task = bar.add_task(labels["games"], total=total)
-        if stage == "games":
-            bar.update(task, description=labels[stage], completed=done, total=total)
-        else:
-            bar.update(task, description=labels.get(stage, stage))
-
+    progress = _StageBar(console, {"games": "replaying games", "augment": "adding symmetric copies",
+                                   "merge": "merging positions", "write": "writing Parquet"}, ("games",), args.quiet)
     try:
         manifest = build_dataset(args.db, args.out, game=args.game, tournaments=args.tournament, agents=args.agent,
                                  policy=args.policy, temperature=args.temperature, augment=not args.no_augment,
                                  merge=not args.no_merge, include_forfeits=args.include_forfeits, force=args.force,
                                  progress=progress)
     finally:
-        if task is not None:
-            bar.stop()
+        progress.stop()
     games = sum(s["games"] for s in manifest["sources"])
     console.print(f"{args.out}: {manifest['rows']} rows of {manifest['game']} from {manifest['recorded_positions']} "
                   f"recorded positions in {games} games ({_policy_text(manifest)}"
@@ -107,7 +114,8 @@ _SKIPPED = {"opening": "opening plies", "chance": "chance moves", "no_search": "
             "no_target": "moves whose search gives no target of the policy kind",
             "not_proven": "moves of searches that proved nothing", "other_agents": "moves of other agents",
             "no_values": "moves whose search valued fewer than two moves",
-            "no_pair": "positions with no pair past the margin and floor"}
+            "no_pair": "positions with no pair past the margin and floor",
+            "small_spread": "positions whose move values spread less than --min-spread"}
 
 
 def _left_out(manifest: dict) -> str:
@@ -250,6 +258,9 @@ def add_llm_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"dpo: least value gap between chosen and rejected (default {DEFAULT_MARGIN:g})")
     b.add_argument("--floor", type=float, default=DEFAULT_FLOOR,
                    help=f"dpo: the chosen move's value must be above this (default {DEFAULT_FLOOR:g})")
+    b.add_argument("--min-spread", type=float, default=0.0, metavar="S",
+                   help="sft: keep only positions whose recorded move values span at least S, best minus worst "
+                        "(positions where the choice matters; default 0: all)")
     b.add_argument("--pairs-per-position", type=int, default=DEFAULT_PAIRS_PER_POSITION, metavar="N",
                    help=f"dpo: most pairs per position (default {DEFAULT_PAIRS_PER_POSITION}; 0: all)")
     b.add_argument("--ref-model", default=None, metavar="MODEL",
@@ -268,37 +279,22 @@ def add_llm_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_llm(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from plyground.datasets.llm import build_llm_dataset
 
     console = Console(stderr=True)
-    labels = {"games": "replaying games", "reference": "reference log-likelihoods", "write": "writing Parquet"}
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=console, transient=False, disable=args.quiet)
-    task = None
-
-    def progress(stage: str, done: int, total: int) -> None:
-        nonlocal task
-        if task is None:
-            bar.start()
-            task = bar.add_task(labels["games"], total=total)
-        if stage in ("games", "reference"):
-            bar.update(task, description=labels[stage], completed=done, total=total)
-        else:
-            bar.update(task, description=labels.get(stage, stage))
-
+    progress = _StageBar(console, {"games": "replaying games", "reference": "reference log-likelihoods",
+                                   "write": "writing Parquet"}, ("games", "reference"), args.quiet)
     try:
         manifest = build_llm_dataset(args.db, args.out, format=args.format, game=args.game,
                                      tournaments=args.tournament, agents=args.agent, llm=args.llm,
-                                     margin=args.margin, floor=args.floor,
+                                     margin=args.margin, floor=args.floor, min_spread=args.min_spread,
                                      pairs_per_position=args.pairs_per_position, ref_model=args.ref_model,
                                      ref_batch_size=args.ref_batch_size,
                                      include_forfeits=args.include_forfeits, jsonl=args.jsonl, force=args.force,
                                      progress=progress)
     finally:
-        if task is not None:
-            bar.stop()
+        progress.stop()
     games = sum(s["games"] for s in manifest["sources"])
     what = "prompt/completion" if manifest["kind"] == "sft" else "prompt/chosen/rejected"
     console.print(f"{args.out}: {manifest['rows']} {manifest['kind']} rows ({what}) of {manifest['game']} from {games} "

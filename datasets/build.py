@@ -56,7 +56,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -248,67 +248,93 @@ def _root_value(search: dict) -> float:
     return v if math.isfinite(v) else math.nan
 
 
-def _replay_game(game, row: dict, moves: list[dict], seats: set[int] | None, kind: str, temperature: float,
-                 width: int, num_actions: int, scale: Callable[[float], float], rows: _Rows,
-                 skipped: dict[str, int], used: dict[str, int], strict: bool) -> int:
-    """Replay one game, adding a row per kept move; returns the number of rows added."""
+@dataclass(frozen=True)
+class SearchedMove:
+    """One recorded move that carries a search, as ``searched_moves`` yields it: ``state`` is the
+    position before the move (not to be changed), ``legal`` its legal actions, ``history`` the
+    actions that led to it."""
+
+    state: Any
+    ply: int
+    mover: int
+    action: int
+    legal: list[int]
+    search: dict
+    history: tuple[int, ...]
+
+
+def searched_moves(game, row: dict, moves: list[dict], seats: set[int] | None, skipped: dict[str, int],
+                   strict: bool) -> Iterator[SearchedMove]:
+    """Replay one recorded game through the rules, checking every move, and yield each move of the
+    ``seats`` (None: every seat) with a recorded search; chance moves, other seats' moves, opening
+    plies and moves without a search are counted in ``skipped``.  ``strict`` (a game ended normally):
+    a record that stops short or runs past the end is an error, not a forfeit's cut-off."""
     state = game.new_initial_state()
-    returns = row.get("returns") or []
     history: list[int] = []
-    added = 0
     for m in moves:
         ply, player, action = m.get("ply"), m.get("player"), m.get("action")
         if action is None or state.is_terminal():
             if strict:
                 raise DatasetError(f"game {row['id']!r}: ply {ply} has no action to replay"
                                    if action is None else f"game {row['id']!r}: ply {ply} comes after the end")
-            break  # a forfeited game's record may stop mid-move
+            return  # a forfeited game's record may stop mid-move
         action = int(action)
         mover = int(state.current_player())
         if player is not None and int(player) != mover:
             raise DatasetError(f"game {row['id']!r} ({row['game']}): ply {ply} was recorded for player {player} "
                                f"but the rules give player {mover}; the record does not replay")
-        legal = state.legal_actions()
+        legal = [int(a) for a in state.legal_actions()]
         if action not in legal:
             raise DatasetError(f"game {row['id']!r} ({row['game']}): recorded action {action} at ply {ply} is "
-                               f"illegal by the rules (legal: {list(legal)})")
+                               f"illegal by the rules (legal: {legal})")
         decision = m.get("decision") if isinstance(m.get("decision"), dict) else {}
+        search = decision.get("search")
         if mover == CHANCE or mover < 0:
             skipped["chance"] += 1
         elif seats is not None and mover not in seats:
             skipped["other_agents"] += 1
         elif decision.get("opening"):
             skipped["opening"] += 1
-        elif not isinstance(decision.get("search"), dict) or not decision["search"]:
+        elif not isinstance(search, dict) or not search:
             skipped["no_search"] += 1
         else:
-            search = decision["search"]
-            try:
-                target, why = policy_target(search, legal, num_actions, kind, temperature)
-            except ValueError as e:
-                raise DatasetError(f"game {row['id']!r} ({row['game']}), ply {ply}: {e}") from None
-            if target is None:
-                skipped[why] += 1
-            else:
-                obs = np.asarray(state.observation_tensor(), dtype=np.float32).reshape(-1)
-                if obs.size != width:
-                    raise DatasetError(f"game {row['id']!r}, ply {ply}: the observation has {obs.size} values; "
-                                       f"the game's shape gives {width}")
-                mask = np.zeros(num_actions, dtype=bool)
-                mask[list(legal)] = True
-                if mover >= len(returns):
-                    raise DatasetError(f"game {row['id']!r}: no recorded return for player {mover} ({returns})")
-                rows.obs.append(obs)
-                rows.legal.append(mask)
-                rows.policy.append(target)
-                rows.player.append(mover)
-                rows.outcome.append(scale(float(returns[mover])))
-                rows.root_value.append(_root_value(search))
-                rows.position.append(tuple(history))
-                used[why] = used.get(why, 0) + 1
-                added += 1
+            yield SearchedMove(state, int(ply if ply is not None else len(history)), mover, action, legal, search,
+                               tuple(history))
         state.apply_action(action)
         history.append(action)
+
+
+def _replay_game(game, row: dict, moves: list[dict], seats: set[int] | None, kind: str, temperature: float,
+                 width: int, num_actions: int, scale: Callable[[float], float], rows: _Rows,
+                 skipped: dict[str, int], used: dict[str, int], strict: bool) -> int:
+    """Replay one game, adding a row per kept move; returns the number of rows added."""
+    returns = row.get("returns") or []
+    added = 0
+    for mv in searched_moves(game, row, moves, seats, skipped, strict):
+        try:
+            target, why = policy_target(mv.search, mv.legal, num_actions, kind, temperature)
+        except ValueError as e:
+            raise DatasetError(f"game {row['id']!r} ({row['game']}), ply {mv.ply}: {e}") from None
+        if target is None:
+            skipped[why] += 1
+            continue
+        obs = np.asarray(mv.state.observation_tensor(), dtype=np.float32).reshape(-1)
+        if obs.size != width:
+            raise DatasetError(f"game {row['id']!r}, ply {mv.ply}: the observation has {obs.size} values; "
+                               f"the game's shape gives {width}")
+        mask = np.zeros(num_actions, dtype=bool)
+        mask[mv.legal] = True
+        if mv.mover >= len(returns):
+            raise DatasetError(f"game {row['id']!r}: no recorded return for player {mv.mover} ({returns})")
+        rows.obs.append(obs)
+        rows.legal.append(mask)
+        rows.policy.append(target)
+        rows.player.append(mv.mover)
+        rows.outcome.append(scale(float(returns[mv.mover])))
+        rows.root_value.append(_root_value(mv.search))
+        rows.position.append(mv.history)
+        used[why] = used.get(why, 0) + 1
+        added += 1
     return added
 
 

@@ -52,9 +52,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from plyground.datasets.build import (
-    CHANCE, _int_keyed, _out_dir_check, select_games, sources_manifest,
-)
+from plyground.datasets.build import _int_keyed, _out_dir_check, searched_moves, select_games, sources_manifest
 from plyground.datasets.store import DATA_FILE, MANIFEST_FILE, DatasetError, file_sha256
 
 __all__ = ["build_llm_dataset", "dpo_pairs", "FORMATS", "LLM_FORMAT", "JSONL_FILE", "DEFAULT_MARGIN",
@@ -123,68 +121,49 @@ def _replay(gm, row: dict, moves: list[dict], seats: set[int] | None, agent, fmt
             out: list[dict], skipped: dict[str, int], strict: bool) -> int:
     """Replay one game, appending its rows to ``out``; returns the number of rows added."""
     from plyground.agents.llm.parsing import parse_move
-    state = gm.new_initial_state()
-    history: list[int] = []
     added = 0
-    for m in moves:
-        ply, player, action = m.get("ply"), m.get("player"), m.get("action")
-        if action is None or state.is_terminal():
-            if strict:
-                raise DatasetError(f"game {row['id']!r}: ply {ply} has no action to replay"
-                                   if action is None else f"game {row['id']!r}: ply {ply} comes after the end")
-            break
-        action = int(action)
-        mover = int(state.current_player())
-        if player is not None and int(player) != mover:
-            raise DatasetError(f"game {row['id']!r} ({row['game']}): ply {ply} was recorded for player {player} "
-                               f"but the rules give player {mover}; the record does not replay")
-        legal = [int(a) for a in state.legal_actions()]
-        if action not in legal:
-            raise DatasetError(f"game {row['id']!r} ({row['game']}): recorded action {action} at ply {ply} is "
-                               f"illegal by the rules (legal: {legal})")
-        decision = m.get("decision") if isinstance(m.get("decision"), dict) else {}
-        search = decision.get("search")
-        if mover == CHANCE or mover < 0:
-            skipped["chance"] += 1
-        elif seats is not None and mover not in seats:
-            skipped["other_agents"] += 1
-        elif decision.get("opening"):
-            skipped["opening"] += 1
-        elif not isinstance(search, dict) or not search:
-            skipped["no_search"] += 1
+    for mv in searched_moves(gm, row, moves, seats, skipped, strict):
+        state, ply, legal = mv.state, mv.ply, mv.legal
+
+        def text(action: int) -> str:
+            return _move_text(state, action, legal, parse_move, row, ply)
+
+        if fmt == "sft" and opts["spread"] <= 0:
+            rows = [{"completion": _message(text(mv.action)), "action": mv.action}]
         else:
-            meta = {"game_id": row["id"], "ply": int(ply if ply is not None else len(history)), "player": mover,
-                    "position": " ".join(map(str, history))}
+            values = _search_values(mv.search, legal, row, ply)
+            if len(values) < 2:
+                skipped["no_values"] += 1
+                continue
             if fmt == "sft":
-                rows = [{"completion": _message(_move_text(state, action, legal, parse_move, row, ply)),
-                         "action": action}]
+                if max(values.values()) - min(values.values()) < opts["spread"]:
+                    skipped["small_spread"] += 1
+                    continue
+                rows = [{"completion": _message(text(mv.action)), "action": mv.action}]
             else:
-                values = _int_keyed(search.get("action_values"))
-                bad = sorted(set(values) - set(legal))
-                if bad:
-                    raise DatasetError(f"game {row['id']!r} ({row['game']}), ply {ply}: the search's action_values "
-                                       f"name actions {bad} that are not legal here (legal: {legal})")
-                values = {a: v for a, v in values.items() if math.isfinite(v)}
-                if len(values) < 2:
-                    skipped["no_values"] += 1
-                    rows = []
-                else:
-                    pairs = dpo_pairs(values, margin=opts["margin"], floor=opts["floor"], limit=opts["pairs"])
-                    if not pairs:
-                        skipped["no_pair"] += 1
-                    rows = [{"chosen": _message(_move_text(state, c, legal, parse_move, row, ply)),
-                             "rejected": _message(_move_text(state, r, legal, parse_move, row, ply)),
-                             "chosen_action": c, "rejected_action": r,
-                             "chosen_value": float(values[c]), "rejected_value": float(values[r])}
-                            for c, r in pairs]
-            if rows:
-                _values, prompt = agent.move_messages(state)
-                for r in rows:
-                    out.append({"prompt": prompt, **r, **meta})
-                added += len(rows)
-        state.apply_action(action)
-        history.append(action)
+                pairs = dpo_pairs(values, margin=opts["margin"], floor=opts["floor"], limit=opts["pairs"])
+                if not pairs:
+                    skipped["no_pair"] += 1
+                    continue
+                rows = [{"chosen": _message(text(c)), "rejected": _message(text(r)),
+                         "chosen_action": c, "rejected_action": r,
+                         "chosen_value": float(values[c]), "rejected_value": float(values[r])}
+                        for c, r in pairs]
+        _values, prompt = agent.move_messages(state)
+        meta = {"game_id": row["id"], "ply": ply, "player": mv.mover, "position": " ".join(map(str, mv.history))}
+        out.extend({"prompt": prompt, **r, **meta} for r in rows)
+        added += len(rows)
     return added
+
+
+def _search_values(search: dict, legal: list[int], row: dict, ply) -> dict[int, float]:
+    """The recorded per-move values of one search (mover's view), finite ones only."""
+    values = _int_keyed(search.get("action_values"))
+    bad = sorted(set(values) - set(legal))
+    if bad:
+        raise DatasetError(f"game {row['id']!r} ({row['game']}), ply {ply}: the search's action_values "
+                           f"name actions {bad} that are not legal here (legal: {legal})")
+    return {a: v for a, v in values.items() if math.isfinite(v)}
 
 
 def _move_text(state, action: int, legal: list[int], parse_move, row: dict, ply) -> str:
@@ -217,7 +196,7 @@ def _table(rows: list[dict], fmt: str, ref: bool = False):
 def build_llm_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Path, *, format: str = "sft",
                       game: str | None = None, tournaments: Sequence[str] | None = None,
                       agents: Sequence[str] | None = None, llm: str | dict = "llm",
-                      margin: float = DEFAULT_MARGIN, floor: float = DEFAULT_FLOOR,
+                      margin: float = DEFAULT_MARGIN, floor: float = DEFAULT_FLOOR, min_spread: float = 0.0,
                       pairs_per_position: int = DEFAULT_PAIRS_PER_POSITION, include_forfeits: bool = False,
                       ref_model: str | os.PathLike | None = None, ref_batch_size: int = 8, jsonl: bool = False,
                       force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
@@ -241,6 +220,15 @@ def build_llm_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Pat
         raise DatasetError(f"margin {margin!r} must be a finite number >= 0 (values are in [-1, 1])")
     if math.isnan(floor):
         raise DatasetError("floor must be a number, not NaN")
+    try:
+        min_spread = float(min_spread)
+    except (TypeError, ValueError):
+        raise DatasetError(f"min spread {min_spread!r} must be a number") from None
+    if not (math.isfinite(min_spread) and 0 <= min_spread <= 2):
+        raise DatasetError(f"min spread {min_spread!r} must be between 0 and 2 (values are in [-1, 1])")
+    if min_spread > 0 and format != "sft":
+        raise DatasetError(f"min spread {min_spread:g} filters sft positions; dpo pairs are filtered by margin "
+                           f"and floor (format {format!r})")
     if isinstance(pairs_per_position, bool) or not isinstance(pairs_per_position, int) or pairs_per_position < 0:
         raise DatasetError(f"pairs per position {pairs_per_position!r} must be an integer >= 0 (0: all pairs)")
     paths = [Path(dbs)] if isinstance(dbs, (str, Path)) else [Path(p) for p in dbs]
@@ -261,10 +249,12 @@ def build_llm_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Pat
 
     sel = select_games(paths, game=game, tournaments=tournaments, agents=agents, include_forfeits=include_forfeits,
                        check=_checker(agent))
-    opts = {"margin": margin, "floor": floor, "pairs": pairs_per_position}
+    opts = {"margin": margin, "floor": floor, "pairs": pairs_per_position, "spread": min_spread}
     skipped = {k: 0 for k in ("opening", "chance", "no_search", "other_agents")}
     if format == "dpo":
         skipped.update(no_values=0, no_pair=0)
+    elif min_spread > 0:
+        skipped.update(no_values=0, small_spread=0)
     rows: list[dict] = []
     per_source = sel.sources()
     try:
@@ -334,6 +324,8 @@ def build_llm_dataset(dbs: str | Path | Iterable[str | Path], out_dir: str | Pat
         "created": now_iso(),
         "plyground_version": __version__,
     }
+    if format == "sft":
+        manifest["sft"] = {"min_spread": min_spread}
     if format == "dpo":
         manifest["dpo"] = {"margin": margin, "floor": floor, "pairs_per_position": pairs_per_position,
                            "reference_logps": {"model": str(ref_model)} if ref_model is not None else

@@ -3,6 +3,7 @@ distribution the way peft changes transformers' (the independent truth: the same
 the same LoRA in torch), bundled names resolve, and a bad adapter is a clear error."""
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +136,16 @@ def test_bad_adapters_are_clear_errors(tmp_path):
         _ = a.backend
     with pytest.raises(AgentSpecError, match="adapter"):
         agents.make("llm:backend=openai,base_url=http://127.0.0.1:1/v1,model=x,adapter=connect4")
+
+
+def test_transformers_adapter_without_peft_is_a_clear_error(tmp_path, monkeypatch):
+    # a peft adapter directory for the transformers backend; peft made unimportable (the one fault here
+    # that cannot be caused otherwise: the test environment has peft)
+    model, adapter = tmp_path / "model", tmp_path / "adapter"
+    model.mkdir(), adapter.mkdir()
+    (model / "config.json").write_text("{}")
+    (adapter / "adapter_config.json").write_text("{}")
+    monkeypatch.setitem(sys.modules, "peft", None)
+    a = agents.make(f"llm:backend=transformers,model={model},adapter={adapter}")
+    with pytest.raises(AgentSpecError, match="needs peft, which is not installed"):
+        _ = a.backend

