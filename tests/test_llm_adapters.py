@@ -114,7 +114,8 @@ def test_f16_adapter_is_half_the_size_and_plays_the_same(random_lora):
 def test_bundled_adapter_resolves_and_fits_the_bundled_model():
     assert "connect4" in bundled_adapters()
     path = resolve_adapter("connect4")
-    assert Path(path).is_file() and Path(path).stat().st_size < 8_000_000
+    # a LoRA of a few MB (r 16 in f16 is under 10 MB), not a copy of the ~100 MB base model
+    assert Path(path).is_file() and Path(path).stat().st_size < 12_000_000
     meta = check_adapter(path, default_gguf_path())
     assert meta["general.type"] == "adapter"
 
