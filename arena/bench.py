@@ -1,4 +1,4 @@
-"""Figure 1: arena throughput on fast agents (random vs random, connect4) with 1 and 2 workers, and the
+"""Arena throughput on fast agents (random vs random, connect4) with 1 and 2 workers, and the
 parent's recording overhead per game.
 
     python -m plyground.arena.bench [--games 2000] [--workers 1,2] [--repeats 3] [--json]

@@ -15,7 +15,7 @@ Values are the game's returns mapped linearly from [min utility, max utility] to
 single win a third.  Native games already return -1, 0 or 1.
 
 Methods take batches where engines batch (MCTS evaluates k leaves at once); the single-state
-forms default to the batch ones and back.  The LLM issue implements the same interfaces.
+forms default to the batch ones and back.  The LLM roles (``agents.llm.roles``) implement the same interfaces.
 """
 
 from __future__ import annotations

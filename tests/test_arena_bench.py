@@ -1,4 +1,4 @@
-"""The arena throughput benchmark (figure 1 of the arena issue) runs end to end on a tiny
+"""The arena throughput benchmark runs end to end on a tiny
 tournament: every game recorded, worker counts alternated over the rounds, speed-ups taken
 against the same round's first count."""
 

@@ -13,7 +13,7 @@ from plyground.agents.llm.parsing import parse_move, parse_value
 from plyground.agents.llm.prompts import (
     FIELDS, PromptTemplateError, PromptTemplates, board_text, load_templates, move_continuations,
     move_prompt, prompt_fields, retry_message, spaced_grid, templates_from, value_continuations,
-    value_prompt,
+    tactics_text, value_prompt,
 )
 from plyground.agents.llm.roles import shape_distribution, softmax
 
@@ -83,7 +83,8 @@ def test_grid_boards_are_spaced_one_cell_per_token():
     s = games.play_moves(games.make("connect4"), "443")
     rows = [". . . . . . ."] * 4 + [". . . o . . .", ". . x x . . ."]
     assert board_text(s) == "\n".join(rows)
-    assert "Board:\n" + "\n".join(rows) + "\no to move" in move_prompt(s)[1]["content"]
+    assert ("Board:\n" + "\n".join(rows) + "\nWinning moves: none\nSafe moves: 1, 2, 3, 4, 5, 6, 7\no to move"
+            in move_prompt(s)[1]["content"])
     # the spaced cells are what the tokenizer cannot merge: each cell is its own token
     assert all(len(line.split(" ")) == 7 for line in board_text(s).split("\n"))
     # text that is not a grid of one-character cells is left as it is
@@ -92,6 +93,65 @@ def test_grid_boards_are_spaced_one_cell_per_token():
 
 
 # ----------------------------------------------------------------------------- templates
+def _pyspiel_tactics(moves: list[int]) -> tuple[list[int], list[int]]:
+    """Winning and safe columns (0-based) of the connect-four position after ``moves``, by pyspiel's rules."""
+    import pyspiel
+    game = pyspiel.load_game("connect_four")
+    s = game.new_initial_state()
+    for a in moves:
+        s.apply_action(a)
+    me = s.current_player()
+    winning, safe = [], []
+    for a in s.legal_actions():
+        t = s.child(a)
+        if t.is_terminal():
+            if t.returns()[me] > 0:
+                winning.append(a)
+            safe.append(a)
+        elif not any(t.child(b).is_terminal() and t.child(b).returns()[1 - me] > 0 for b in t.legal_actions()):
+            safe.append(a)
+    return winning, safe
+
+
+def test_tactics_lines_match_pyspiel_on_random_connect4_positions():
+    rng = random.Random(7)
+    seen_win = seen_unsafe = 0
+    for _ in range(300):
+        s = games.make("connect4").new_initial_state()
+        moves = []
+        for _ in range(rng.randrange(4, 30)):
+            if s.is_terminal():
+                break
+            a = rng.choice(s.legal_actions())
+            s.apply_action(a)
+            moves.append(a)
+        if s.is_terminal():
+            continue
+        winning, safe = _pyspiel_tactics(moves)
+        cols = lambda acts: ", ".join(str(a + 1) for a in acts) or "none"  # noqa: E731
+        assert tactics_text(s) == f"Winning moves: {cols(winning)}\nSafe moves: {cols(safe)}\n", moves
+        seen_win += bool(winning)
+        seen_unsafe += len(safe) < len(s.legal_actions())
+    assert seen_win > 20 and seen_unsafe > 20   # the sample exercised both lines
+
+
+def test_tactics_by_hand_and_where_there_are_none():
+    # x in cells 0 and 1, o in the centre: o cannot win yet, and every o move but cell 2 lets x win
+    s = games.make("tictactoe").new_initial_state()
+    for a in (0, 4, 1):
+        s.apply_action(a)
+    text = tactics_text(s)
+    assert text.startswith("Winning moves: none\nSafe moves: ")
+    assert text.split("Safe moves: ")[1].strip() == s.action_to_string(2)
+    # a hidden-information game gets no lookahead (its player cannot see the positions)
+    kuhn = games.make("openspiel:kuhn_poker").new_initial_state()
+    while kuhn.is_chance_node():
+        kuhn.apply_action(kuhn.legal_actions()[0])
+    assert tactics_text(kuhn) == "" and prompt_fields(kuhn)["tactics"] == ""
+    # a template without {tactics} does not pay for it
+    assert prompt_fields(s, templates=PromptTemplates(move="{board} Move?"))["tactics"] == ""
+
+
 def test_template_override_from_a_toml_file(tmp_path):
     path = tmp_path / "t.toml"
     path.write_text('move = "Play {game}. Board:\\n{board}\\nYou are {player}; pick from {legal_moves}."\n'

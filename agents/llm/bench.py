@@ -1,9 +1,10 @@
-"""Benchmarks of the LLM backends (figure 2 of issue 3, and the score-call cost behind figure 1).
+"""Benchmarks of the LLM backends: the cost of a score call against a completion, and of one
+llm-minimax move's calls; and, through ``bench_agents``, the LLM agents' speed and strength.
 
     python -m plyground.agents.llm.bench                 # both, bundled model, 2 threads
     python -m plyground.agents.llm.bench score --repeats 20 --threads 2
-    python -m plyground.agents.llm.bench speed --moves 12          # figure 1 (llm-minimax s/move)
-    python -m plyground.agents.llm.bench strength llm-minimax      # figure 3 (100 games)
+    python -m plyground.agents.llm.bench speed --moves 12          # llm-minimax seconds per move
+    python -m plyground.agents.llm.bench strength llm-minimax      # strength (100 games)
 
 ``bench_score``: one distribution over all legal connect4 moves (``score``) versus one short
 completion (``chat``, max_tokens=8) on the same prompt; both from a cold KV cache (the prompt is
@@ -11,7 +12,7 @@ evaluated in full each time) and, for score, also warm (the previous call had th
 Target: score <= 2x the completion.  ``bench_tree``: the score calls of one llm-minimax move
 (depth 2, k=3 per side: 1 proposer + 3 opponent + 9 value calls) with the KV cache carried from
 call to call as in play.  ``speed`` and ``strength`` run ``bench_agents.minimax_speed`` and
-``bench_agents.strength`` (figures 1 and 3; see that module).
+``bench_agents.strength`` (see that module).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m plyground.agents.llm.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="?", default="all", choices=("all", "score", "tree", "speed", "strength"),
-                    help="all = score + tree; speed = figure 1; strength = figure 3 (default all)")
+                    help="all = score + tree; speed = llm-minimax seconds per move; strength = matches on connect4 (default all)")
     ap.add_argument("matchup", nargs="?", default=None,
                     help="with strength: llm | llm-minimax | llm-mcts (default: all three in turn)")
     ap.add_argument("--position", default="4453", help="connect4 moves from the start (columns 1-7)")

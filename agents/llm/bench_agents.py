@@ -1,4 +1,4 @@
-"""Figures 1 and 3 of the LLM issue: llm-minimax speed, and the LLM agents' strength on connect4.
+"""The LLM agents' speed (llm-minimax seconds per move) and strength on connect4.
 
     python -m plyground.agents.llm.bench speed                   # the same from the command line
     python -m plyground.agents.llm.bench strength llm-minimax     # (see --help)
@@ -6,14 +6,14 @@
     python -c "from plyground.agents.llm.bench_agents import strength; strength('llm-minimax', games=100)"
     python -c "from plyground.agents.llm.bench_agents import strength_all; strength_all(games=100)"
 
-Figure 1 (``minimax_speed``): ``llm-minimax:depth=2,k=3,opp_k=3`` with the bundled model; the
+Speed (``minimax_speed``): ``llm-minimax:depth=2,k=3,opp_k=3`` with the bundled model; the
 positions are those of games against a seeded random player (a new game when one ends, until
 ``moves`` moves are timed); each move is timed on a fresh
 agent with no answer cache (cold: no persistent cache and an empty per-game memo), the model
 already loaded.  Prints the median seconds and calls per move, and the tokens llama.cpp actually
 decoded per move (the cost that does not depend on how busy the machine is).  Target: < 2 s.
 
-Figure 3 (``strength``): games in colour-swapped pairs (same seed, seats swapped), the score of
+Strength (``strength``): games in colour-swapped pairs (same seed, seats swapped), the score of
 the first agent with a 95% interval over pair scores (normal approximation, clipped to [0, 1]):
 ``llm`` vs ``random``; ``llm-minimax`` vs ``random`` (target >= 90%); ``llm-mcts`` vs ``mcts`` with
 the same simulations, PUCT, the same c and rollouts, uniform priors.
@@ -79,7 +79,7 @@ def minimax_speed(moves: int = 12, depth: int = 2, k: int = 3, n_threads: int = 
         "target_s": 2.0, "rows": rows,
     }
     if verbose:
-        print(f"figure 1: {spec} on connect4, cold cache, {len(rows)} moves (model load {load:.2f} s)")
+        print(f"speed: {spec} on connect4, cold cache, {len(rows)} moves (model load {load:.2f} s)")
         for r in rows:
             print(f"  ply {r['ply']:2d}: {r['seconds']:6.2f} s  {r['calls']:2d} calls  "
                   f"{r['decoded_tokens']:4d} tokens decoded" + (f"  fallback: {r['fallback']}" if r["fallback"] else ""))
@@ -163,7 +163,7 @@ def strength(matchup: str, games: int = 100, n_threads: int = 1, sims: int = 32,
     if matchup == "llm":
         out["first_reply_legal"] = first_legal
     if verbose:
-        print(f"figure 3: {out['matchup']} on connect4: {n} games (colour-swapped pairs) "
+        print(f"strength: {out['matchup']} on connect4: {n} games (colour-swapped pairs) "
               f"+{out['wins']} ={out['draws']} -{out['losses']}, score {mean:.3f} "
               f"[95% {lo:.3f}, {hi:.3f}], {out['seconds_per_game']} s/game, "
               f"{out['llm_calls_per_move']} LLM calls/move, {fallbacks}/{llm_moves} moves with a fallback"
@@ -181,6 +181,6 @@ def _first_reply_legal(decision: dict[str, Any]) -> bool:
 
 def strength_all(games: int = 100, n_threads: int = 1, sims: int = 32, seed: int = 0,
                  time_budget: float | None = None, cache: str | None = None) -> list[dict[str, Any]]:
-    """The three matchups of figure 3, one after the other."""
+    """The three strength matchups, one after the other."""
     return [strength(m, games=games, n_threads=n_threads, sims=sims, seed=seed, time_budget=time_budget,
                      cache=cache) for m in MATCHUPS]

@@ -36,7 +36,7 @@ __all__ = [
     "FIELDS", "RETRY_FIELDS", "TEMPLATE_NAMES", "PromptTemplates", "PromptTemplateError",
     "load_templates", "templates_from", "prompt_fields", "move_prompt", "move_continuations",
     "value_prompt", "value_continuations", "retry_message", "game_rules", "board_text",
-    "player_name", "move_text", "state_key", "as_view", "recent_moves", "spaced_grid",
+    "player_name", "move_text", "state_key", "as_view", "recent_moves", "spaced_grid", "tactics_text",
 ]
 
 # placeholder -> what it holds (the documentation users see in errors)
@@ -52,6 +52,10 @@ FIELDS: dict[str, str] = {
     "last_move": "the last move in the game's notation ('none' at the start)",
     "move_number": "plies played so far (hidden-information games: the moves the player saw)",
     "outcomes": "the outcome words, e.g. 'win, draw or loss'",
+    "tactics": ("what one move of lookahead shows, as lines ending in a newline: 'Winning moves: ...' "
+                "(moves that win at once) and 'Safe moves: ...' (moves after which the opponent cannot "
+                "win at once); empty in a hidden-information game, after a chance move, or with more "
+                "than 64 legal moves"),
 }
 RETRY_FIELDS: dict[str, str] = {
     "reply": "the model's previous reply",
@@ -59,6 +63,7 @@ RETRY_FIELDS: dict[str, str] = {
 }
 TEMPLATE_NAMES = ("system", "move", "value", "retry")
 MAX_LISTED_MOVES = 100   # a prompt lists at most this many legal moves (go 19x19 has 362)
+MAX_TACTICS_MOVES = 64   # the tactics lines look one move ahead for each side: at most 64 x 64 positions
 
 
 class PromptTemplateError(PlygroundError, ValueError):
@@ -72,7 +77,7 @@ class PromptTemplates:
     system: str = ("You are playing {game}. Rules: {rules} Answer with exactly what is asked, nothing "
                    "else. Asked 'Move?', give one legal move. Asked 'outcome?', say how the game will "
                    "end for the player to move: {outcomes}.")
-    move: str = "Legal moves: {legal_moves}\nBoard:\n{board}\n{player} to move after {history}. Move?"
+    move: str = "Legal moves: {legal_moves}\nBoard:\n{board}\n{tactics}{player} to move after {history}. Move?"
     # (the value prompt leaves the recent moves out: the board says it all, and every token after
     # the board is paid again on each leaf)
     value: str = "Legal moves: {legal_moves}\nBoard:\n{board}\n{player} to move: outcome?"
@@ -394,6 +399,74 @@ def recent_moves(state, plies: int) -> list[str]:
         return [str(a) for a in hist[start:]]
 
 
+def _wins(state, player: int) -> bool:
+    """``state`` is over and ``player`` has the strictly best return."""
+    if not state.is_terminal():
+        return False
+    r = list(state.returns())
+    return all(r[player] > v for i, v in enumerate(r) if i != player)
+
+
+def _opponent_can_win(state, me: int) -> bool:
+    """Some legal move of the player to move in ``state`` (not ``me``) wins at once."""
+    opp = int(state.current_player())
+    if opp < 0 or opp == me:   # a chance node is ruled out by the caller; ``me`` moving again is safe
+        return False
+    for b in state.legal_actions():
+        s = state.clone()
+        s.apply_action(b)
+        if _wins(s, opp):
+            return True
+    return False
+
+
+def tactics_text(state) -> str:
+    """What one move of lookahead by each side shows the player to move, in two lines: its moves
+    that win at once, and its moves after which the opponent has no immediately winning reply
+    ("safe"; a move that wins is safe).  The empty string where the lookahead is not for a prompt
+    to make: a hidden-information game (the player cannot see the positions it would look at), a
+    move leading to a chance event, a finished game, or more than ``MAX_TACTICS_MOVES`` legal moves.
+
+    As PokéChamp gives its LLM the damage a move would do, this hands the model the facts a line
+    of play would show it at once, so it can spend its choice on the rest.
+
+    >>> from plyground import games
+    >>> print(tactics_text(games.play_moves(games.make("connect4"), "121212")), end="")
+    Winning moves: 1
+    Safe moves: 1, 2
+    >>> print(tactics_text(games.play_moves(games.make("connect4"), "1212")), end="")
+    Winning moves: none
+    Safe moves: 1, 2, 3, 4, 5, 6, 7
+    """
+    view = as_view(state)
+    if _views(view) or _imperfect(view) or view.is_terminal() or not hasattr(view, "clone"):
+        return ""
+    me = int(view.current_player())
+    legal = list(view.legal_actions())
+    if me < 0 or not legal or len(legal) > MAX_TACTICS_MOVES:
+        return ""
+    winning, safe = [], []
+    for a in legal:
+        s = view.clone()
+        s.apply_action(a)
+        if _wins(s, me):
+            winning.append(a)
+            safe.append(a)
+            continue
+        if hasattr(s, "is_chance_node") and s.is_chance_node():
+            return ""
+        if s.is_terminal() or not _opponent_can_win(s, me):
+            safe.append(a)
+    names = lambda acts: ", ".join(move_text(view, a) for a in acts) or "none"  # noqa: E731
+    return f"Winning moves: {names(winning)}\nSafe moves: {names(safe)}\n"
+
+
+def _uses(t: PromptTemplates, name: str) -> bool:
+    """Some template of ``t`` has the placeholder ``{name}``."""
+    return any(fname == name for tpl in (t.system, t.move, t.value, t.retry)
+               for _lit, fname, _spec, _conv in string.Formatter().parse(tpl))
+
+
 def state_key(state) -> tuple:
     """A key for ``state`` within its game (memo tables): the game name and the history; in a
     hidden-information game, the player to move and its ``information_key()`` instead (equal
@@ -430,6 +503,7 @@ def prompt_fields(state, *, history_plies: int = 2, templates: PromptTemplates |
         "last_move": hist[-1] if hist else "none",
         "move_number": str(seen),
         "outcomes": f"{t.outcomes[0]}, {t.outcomes[1]} or {t.outcomes[2]}",
+        "tactics": tactics_text(state) if _uses(t, "tactics") else "",
     }
 
 
