@@ -140,12 +140,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cache", default=None, help="strength: an LLM answer-cache file (saves time, changes no move)")
     ap.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                     help="strength: stop after whole pairs once this many seconds have passed")
+    ap.add_argument("--first-pair", type=int, default=1, metavar="N",
+                    help="strength: start at pair N (1-based; pair N plays the same games in every run), so "
+                         "a long match can be split over processes or finished later (default 1)")
     a = ap.parse_args(argv)
     if a.matchup is not None and a.which != "strength":
         ap.error(f"a matchup ({a.matchup!r}) is only taken by 'strength'")
-    for name in ("repeats", "moves", "games", "sims"):
+    for name in ("repeats", "moves", "games", "sims", "first_pair"):
         if getattr(a, name) < 1:
-            ap.error(f"--{name} {getattr(a, name)}: must be 1 or more")
+            ap.error(f"--{name.replace('_', '-')} {getattr(a, name)}: must be 1 or more")
     if a.which in ("speed", "strength"):
         if a.model is not None:
             ap.error(f"--model is taken by score and tree only; {a.which} runs the agents on the bundled model")
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"unknown matchup {a.matchup!r}; allowed: {', '.join(ba.MATCHUPS)}")
         for m in [a.matchup] if a.matchup else list(ba.MATCHUPS):
             ba.strength(m, games=a.games, n_threads=a.threads or 1, sims=a.sims, seed=a.seed,
-                        time_budget=a.time_budget, cache=a.cache, extra=a.extra)
+                        time_budget=a.time_budget, cache=a.cache, extra=a.extra, first_pair=a.first_pair)
         return
     a.threads = a.threads or 2
     if a.which in ("all", "score"):

@@ -111,14 +111,16 @@ MATCHUPS = {
 
 def strength(matchup: str, games: int = 100, n_threads: int = 1, sims: int = 32, seed: int = 0,
              time_budget: float | None = None, verbose: bool = True,
-             cache: str | None = None, extra: str = "") -> dict[str, Any]:
+             cache: str | None = None, extra: str = "", first_pair: int = 1) -> dict[str, Any]:
     """Score of ``matchup``'s first agent (``llm`` | ``llm-minimax`` | ``llm-mcts``) against its
     opponent on connect4 in ``games // 2`` colour-swapped pairs; stops early (whole pairs) after
     ``time_budget`` seconds.  ``cache``: an LLM answer-cache path for the LLM agent (scores are
     deterministic, so it saves time on positions seen before and changes no move).  Prints W/D/L,
     the score, its 95% interval and seconds per game.  ``extra``: more parameters of the LLM agent
     (e.g. ``"adapter=connect4"``, the bundled fine-tuned LoRA adapter).  For ``llm`` it also counts
-    the moves whose first reply named a legal move."""
+    the moves whose first reply named a legal move.  ``first_pair``: the number (1-based) of the
+    first pair played; pair ``i`` plays the same two games in every run, so pairs ``1-25`` and
+    ``26-50`` from two processes are the 100 games of one run."""
     if matchup not in MATCHUPS:
         raise ValueError(f"unknown matchup {matchup!r}; allowed: {', '.join(MATCHUPS)}")
     from plyground import games as G
@@ -131,7 +133,9 @@ def strength(matchup: str, games: int = 100, n_threads: int = 1, sims: int = 32,
     a, b = agents.make(spec_a), agents.make(spec_b)
     pairs, wins, draws, losses, fallbacks, calls, llm_moves, first_legal = [], 0, 0, 0, 0, 0, 0, 0
     t0 = time.perf_counter()
-    for i in range(max(1, games // 2)):
+    if first_pair < 1:
+        raise ValueError(f"first_pair {first_pair}: must be 1 or more")
+    for i in range(first_pair - 1, first_pair - 1 + max(1, games // 2)):
         pair = []
         for swap in (False, True):
             seats = [b, a] if swap else [a, b]
@@ -155,7 +159,7 @@ def strength(matchup: str, games: int = 100, n_threads: int = 1, sims: int = 32,
             break
     mean, lo, hi = pair_interval(pairs)
     n = 2 * len(pairs)
-    out = {"matchup": f"{spec_a} vs {spec_b}", "games": n, "wins": int(wins), "draws": int(draws),
+    out = {"matchup": f"{spec_a} vs {spec_b}", "first_pair": first_pair, "pairs": pairs, "games": n, "wins": int(wins), "draws": int(draws),
            "losses": int(losses), "score": round(mean, 4), "ci95": (round(lo, 4), round(hi, 4)),
            "seconds_per_game": round((time.perf_counter() - t0) / n, 2),
            "llm_calls_per_move": round(calls / max(1, llm_moves), 2),
