@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from conftest import after_random_plies
+from conftest import after_random_plies, random_positions
 from plyground import games
 from plyground.agents.llm.parsing import parse_move, parse_value
 from plyground.agents.llm.prompts import (
@@ -114,19 +114,9 @@ def _pyspiel_tactics(moves: list[int]) -> tuple[list[int], list[int]]:
 
 
 def test_tactics_lines_match_pyspiel_on_random_connect4_positions():
-    rng = random.Random(7)
     seen_win = seen_unsafe = 0
-    for _ in range(300):
-        s = games.make("connect4").new_initial_state()
-        moves = []
-        for _ in range(rng.randrange(4, 30)):
-            if s.is_terminal():
-                break
-            a = rng.choice(s.legal_actions())
-            s.apply_action(a)
-            moves.append(a)
-        if s.is_terminal():
-            continue
+    for s in random_positions(games.make("connect4"), 250, (4, 30), seed=7):
+        moves = [int(a) for a in s.history()]
         winning, safe = _pyspiel_tactics(moves)
         cols = lambda acts: ", ".join(str(a + 1) for a in acts) or "none"  # noqa: E731
         assert tactics_text(s) == f"Winning moves: {cols(winning)}\nSafe moves: {cols(safe)}\n", moves
