@@ -247,7 +247,7 @@ class LLMAgent(LLMAgentBase):
     def act(self, state, clock: float | None = None) -> Decision:
         from plyground.agents.llm.backend import LLMError
         from plyground.agents.llm.parsing import parse_move
-        from plyground.agents.llm.prompts import move_prompt, retry_message
+        from plyground.agents.llm.prompts import move_prompt, prompt_digest, retry_message
 
         t0 = time.perf_counter()
         legal = [int(a) for a in state.legal_actions()]
@@ -256,6 +256,7 @@ class LLMAgent(LLMAgentBase):
         p = self.params
         self.log.reset()
         values, messages = self.move_messages(state)
+        sent = prompt_digest(messages)   # recorded: a prompt rebuilt later is checked against it
         temp = p["sample_temperature"]
         seed = self.rng.randrange(2**31) if temp > 0 else None
         asked = 0
@@ -285,7 +286,8 @@ class LLMAgent(LLMAgentBase):
             parsed = parse_move(reply.text, state, legal)
             self.log.record(reply.stats, "move", raw=reply.text, parsed=parsed.to_json())
             if parsed.ok:
-                return self._decision(parsed.action, t0, info={"asked": asked, "parsed_how": parsed.how})
+                return self._decision(parsed.action, t0, info={"asked": asked, "parsed_how": parsed.how,
+                                                                 "prompt_digest": sent})
             messages = messages + retry_message(reply.text, parsed.error, values, self._templates)
         # fallback: scoring reads the prompt and every legal move's text; with too little clock left, random
         score_chars = _chars(move_prompt(state, self._templates, values=values)) + sum(
@@ -300,12 +302,12 @@ class LLMAgent(LLMAgentBase):
                 if dist:
                     best = max(legal, key=lambda a: dist.get(a, 0.0))
                     return self._decision(best, t0, fallback=self._why("highest-scored legal move") + late,
-                                          info={"asked": asked})
+                                          info={"asked": asked, "prompt_digest": sent})
             else:
                 late = "; no further call would end within the clock"
         action = self.rng.choice(legal)
         return self._decision(action, t0, fallback=self._why("seeded random legal move") + late,
-                              info={"asked": asked})
+                              info={"asked": asked, "prompt_digest": sent})
 
     def move_messages(self, state) -> tuple[dict[str, str], list[dict[str, str]]]:
         """The template fields and the chat messages of this agent's first call for ``state`` (its

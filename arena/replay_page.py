@@ -147,12 +147,27 @@ def _analysis_section(a: dict | None, engine: str | None, state, opening: bool =
 
 def _llm_section(d: dict, rebuilt: tuple | None) -> dict | None:
     """The LLM panel: totals, errors, role fallbacks, the rebuilt prompt and every logged call with its
-    reply and parse result; a re-ask's reply follows the correction it answered (rebuilt)."""
+    reply and parse result; a re-ask's reply follows the correction it answered (rebuilt).  A rebuilt
+    prompt whose digest differs from the one the agent recorded is not shown (templates change between
+    versions); one from a record without a digest is shown with that caveat."""
     llm = d.get("llm") or {}
     if not llm:
         return None
     prompt, reask = rebuilt if rebuilt else (None, None)
     rows = []
+    info = d.get("info") if isinstance(d.get("info"), dict) else {}
+    sent = info.get("prompt_digest")
+    label = "prompt (rebuilt from the player's configuration and the position"
+    if prompt is not None and sent:
+        from plyground.agents.llm.prompts import prompt_digest
+        if prompt_digest(prompt) == str(sent):
+            label += "; its digest matches the one recorded)"
+        else:   # the templates changed since the game: what the page would rebuild is not what was sent
+            rows.append(["prompt", f"not shown: the current templates give a different prompt from the one sent "
+                                   f"(recorded digest {sent})"])
+            prompt = reask = None
+    elif prompt is not None:
+        label += "; the record has no digest of the prompt sent, which may have differed)"
     for k in ("backend", "model", "calls", "model_calls", "cache_hits", "memo_hits", "prompt_tokens",
               "completion_tokens", "latency", "attempts"):
         if llm.get(k) not in (None, ""):
@@ -167,8 +182,7 @@ def _llm_section(d: dict, rebuilt: tuple | None) -> dict | None:
         rows.append(["calls not logged", str(llm["log_dropped"])])
     blocks = []
     if prompt:
-        blocks.append({"label": "prompt (rebuilt from the player's configuration and the position)",
-                       "text": _messages_text(prompt)})
+        blocks.append({"label": label, "text": _messages_text(prompt)})
     moves = 0
     previous = None
     for i, e in enumerate(llm.get("log") or []):

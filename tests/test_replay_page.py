@@ -611,3 +611,33 @@ def test_the_page_builds_no_agent_but_an_llm_one_from_a_record(monkeypatch):
     assert made == []
     prompt, reask = replay_page._rebuilt_prompt(real("llm").config(), state, 0)
     assert made and any(m["role"] == "user" for m in prompt)
+
+
+def test_a_rebuilt_prompt_is_shown_only_when_it_is_the_prompt_sent():
+    """The ``llm`` agent records a digest of the messages it sent (the real bundled model answers);
+    the page shows its rebuilt prompt when the digest matches, and not when the player's templates
+    now give other text (here: the same agent recorded with a shorter history)."""
+    from plyground.agents.llm.prompts import prompt_digest
+    from plyground.arena.replay_page import _llm_section, _rebuilt_prompt
+    sent = []
+    agent = agents.make("llm:n_threads=1,seed=1,retries=0,max_tokens=6")
+    chat = agent.backend.chat
+    agent.backend.chat = lambda messages, **kw: (sent.append(list(messages)), chat(messages, **kw))[1]
+    state = games.make("tictactoe").new_initial_state()
+    for a in (4, 0, 8):
+        state.apply_action(a)
+    d = agent.act(state).to_json()
+    assert sent and d["info"]["prompt_digest"] == prompt_digest(sent[0])
+
+    same = _llm_section(d, _rebuilt_prompt(agent.config(), state, 1))
+    assert [b["text"] for b in same["blocks"] if b["label"].startswith("prompt (rebuilt")] == [
+        "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in sent[0])]
+    assert "digest matches" in same["blocks"][0]["label"]
+
+    other = _llm_section(d, _rebuilt_prompt({**agent.config(), "history": 0}, state, 1))
+    assert not any(b["label"].startswith("prompt") for b in other["blocks"])
+    assert ["prompt", "not shown: the current templates give a different prompt from the one sent "
+            f"(recorded digest {d['info']['prompt_digest']})"] in other["rows"]
+
+    no_digest = _llm_section({**d, "info": {}}, _rebuilt_prompt(agent.config(), state, 1))
+    assert "no digest" in no_digest["blocks"][0]["label"]

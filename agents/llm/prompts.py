@@ -24,6 +24,8 @@ template).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import string
 import tomllib
 from dataclasses import dataclass, field, fields as dc_fields, replace
@@ -520,6 +522,20 @@ def move_prompt(state, templates: PromptTemplates | None = None, *, history_plie
     """Chat messages asking for the move of the player to move (the reply should start with it)."""
     t = templates or DEFAULT_TEMPLATES
     return _messages(t, "move", values or prompt_fields(state, history_plies=history_plies, templates=t))
+
+
+def prompt_digest(messages: Sequence[Mapping[str, str]]) -> str:
+    """A short fingerprint of chat messages (16 hex digits of a SHA-256 over their roles and texts).
+    The ``llm`` agent records it with each move, so a prompt rebuilt later (the replay page) can be
+    checked against the one actually sent: templates change between versions.
+
+    >>> prompt_digest([{"role": "user", "content": "Move?"}]) == prompt_digest([{"role": "user", "content": "Move?"}])
+    True
+    >>> prompt_digest([{"role": "user", "content": "Move?"}]) == prompt_digest([{"role": "user", "content": "Move!"}])
+    False
+    """
+    canon = json.dumps([[m.get("role"), m.get("content")] for m in messages], ensure_ascii=False)
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()[:16]
 
 
 def move_continuations(state, actions: Sequence[int] | None = None) -> list[str]:
