@@ -718,8 +718,32 @@ def _card(config: LLMTrainConfig, manifests: dict[str, dict], stages: dict[str, 
               json.dumps(config.to_dict(), indent=1), "```", "",
               f"plyground {__version__}, torch {torch.__version__}, transformers {transformers.__version__}, "
               f"trl {trl.__version__}, peft {peft.__version__}.", "",
-              "## Before and after", "", "Not measured by the training run (see the issue's figures).", ""]
+              "## Before and after", "", *_measure_hint(config, manifests), ""]
     return "\n".join(lines)
+
+
+def _measure_hint(config: LLMTrainConfig, manifests: dict[str, dict]) -> list[str]:
+    """The card's before-and-after section: the training run plays no games, so it names the commands
+    that measure the result against its base model on the same seeds."""
+    gguf = config.out / ADAPTER_GGUF
+    play = f"adapter={gguf}" if gguf.is_file() else f"backend=transformers,model={config.out / 'model'}"
+    base = (f"model={config.base}" if str(config.base).endswith(".gguf")
+            else f"backend=transformers,model={config.base}")
+    out = ["Not measured by the training run, which plays no games.", ""]
+    if any(m.get("game") == "connect4" for m in manifests.values()):
+        again = ("without `--with ...` (the suite: with the agent `llm:n_threads=1`)" if config.base == BUNDLED
+                 else f"with `{base}` in place of `{play}`")
+        out += [f"To compare it with its base model on the same seeds, run each command as it is and again {again}:",
+                "",
+                f"- `python -m plyground.agents.llm.bench strength llm --games 100 --threads 1 --with {play}` "
+                "(against `random`; legal first replies and fallbacks)",
+                f"- `python -m plyground.agents.llm.bench strength llm-mcts --sims 16 --games 100 --threads 1 "
+                f"--with {play}` (as the prior of MCTS, against uniform priors)",
+                f"- `plyground analyze suite --agent \"llm:{play},n_threads=1\"` (best moves in solved positions)"]
+    else:
+        out += [f"To compare it with its base model, play `llm:{play}` and "
+                f"`{'llm' if config.base == BUNDLED else 'llm:' + base}` in one `plyground arena run` tournament."]
+    return out
 
 
 def train_llm(config: LLMTrainConfig, progress: Callable[[LLMStatus], None] | None = None) -> LLMTrainResult:
