@@ -13,7 +13,7 @@ from plyground.agents.llm.parsing import parse_move, parse_value
 from plyground.agents.llm.prompts import (
     FIELDS, PromptTemplateError, PromptTemplates, board_text, load_templates, move_continuations,
     move_prompt, prompt_fields, retry_message, spaced_grid, templates_from, value_continuations,
-    tactics_text, value_prompt,
+    VALUE_PROMPTS, tactics_text, value_prompt,
 )
 from plyground.agents.llm.roles import shape_distribution, softmax
 
@@ -140,6 +140,12 @@ def test_tactics_by_hand_and_where_there_are_none():
     assert tactics_text(kuhn) == "" and prompt_fields(kuhn)["tactics"] == ""
     # a template without {tactics} does not pay for it
     assert prompt_fields(s, templates=PromptTemplates(move="{board} Move?"))["tactics"] == ""
+    # nor does a value call under the built-in templates (only the move prompt shows the lines)...
+    assert prompt_fields(s, prompts=VALUE_PROMPTS)["tactics"] == "" and prompt_fields(s)["tactics"] == text
+    assert "Safe moves" not in value_prompt(s)[1]["content"] and "Safe moves" in move_prompt(s)[1]["content"]
+    # ...unless its value template asks for them
+    asks = PromptTemplates(value="{board}\n{tactics}Who wins?")
+    assert value_prompt(s, asks)[1]["content"].endswith(text + "Who wins?")
 
 
 def test_template_override_from_a_toml_file(tmp_path):

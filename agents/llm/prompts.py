@@ -463,10 +463,14 @@ def tactics_text(state) -> str:
     return f"Winning moves: {names(winning)}\nSafe moves: {names(safe)}\n"
 
 
-def _uses(t: PromptTemplates, name: str) -> bool:
-    """Some template of ``t`` has the placeholder ``{name}``."""
-    return any(fname == name for tpl in (t.system, t.move, t.value, t.retry)
-               for _lit, fname, _spec, _conv in string.Formatter().parse(tpl))
+ALL_PROMPTS = ("system", "move", "value", "retry")
+VALUE_PROMPTS = ("system", "value")     # a value call renders no move or retry template
+
+
+def _uses(t: PromptTemplates, name: str, prompts: Sequence[str] = ALL_PROMPTS) -> bool:
+    """Some template of ``t`` among ``prompts`` has the placeholder ``{name}``."""
+    return any(fname == name for p in prompts
+               for _lit, fname, _spec, _conv in string.Formatter().parse(getattr(t, p)))
 
 
 def state_key(state) -> tuple:
@@ -479,8 +483,11 @@ def state_key(state) -> tuple:
     return (game_name(state), tuple(int(a) for a in state.history()))
 
 
-def prompt_fields(state, *, history_plies: int = 2, templates: PromptTemplates | None = None) -> dict[str, str]:
-    """Every placeholder's value for ``state`` (all strings)."""
+def prompt_fields(state, *, history_plies: int = 2, templates: PromptTemplates | None = None,
+                  prompts: Sequence[str] = ALL_PROMPTS) -> dict[str, str]:
+    """Every placeholder's value for ``state`` (all strings), for rendering the templates named in
+    ``prompts``: the lookahead lines (``tactics``) are computed only if one of those uses them, else
+    they are empty."""
     t = templates or DEFAULT_TEMPLATES
     state = as_view(state)
     me = _to_move(state)
@@ -505,7 +512,7 @@ def prompt_fields(state, *, history_plies: int = 2, templates: PromptTemplates |
         "last_move": hist[-1] if hist else "none",
         "move_number": str(seen),
         "outcomes": f"{t.outcomes[0]}, {t.outcomes[1]} or {t.outcomes[2]}",
-        "tactics": tactics_text(state) if _uses(t, "tactics") else "",
+        "tactics": tactics_text(state) if _uses(t, "tactics", prompts) else "",
     }
 
 
@@ -549,7 +556,8 @@ def value_prompt(state, templates: PromptTemplates | None = None, *, history_pli
                  values: Mapping[str, str] | None = None) -> list[dict[str, str]]:
     """Chat messages asking whether the position is a win, draw or loss for the player to move."""
     t = templates or DEFAULT_TEMPLATES
-    return _messages(t, "value", values or prompt_fields(state, history_plies=history_plies, templates=t))
+    return _messages(t, "value", values or prompt_fields(state, history_plies=history_plies, templates=t,
+                                                         prompts=VALUE_PROMPTS))
 
 
 def value_continuations(templates: PromptTemplates | None = None) -> list[str]:

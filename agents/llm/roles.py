@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 from plyground.agents.llm.backend import Backend, CallStats, LLMError
 from plyground.agents.llm.parsing import parse_value
 from plyground.agents.llm.prompts import (
-    PromptTemplates, move_continuations, move_prompt, prompt_fields, state_key, value_continuations,
+    PromptTemplates, move_continuations, move_prompt, state_key, value_continuations,
     value_prompt,
 )
 from plyground.search.hooks import ActionProposer, HeuristicValue, OpponentModel, ValueEstimator, terminal_value
@@ -414,8 +414,7 @@ class LLMValueEstimator(ValueEstimator):
         if self.log.broken:
             self.log.fallback("value", f"{type(self.fallback).__name__} (LLM unavailable this move)")
             return None
-        values = prompt_fields(state, history_plies=self.history_plies, templates=self.templates)
-        msgs = value_prompt(state, self.templates, values=values)
+        msgs = value_prompt(state, self.templates, history_plies=self.history_plies)
         words = value_continuations(self.templates)
         try:
             if self.method == "words":
