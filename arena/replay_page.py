@@ -163,8 +163,8 @@ def _llm_section(d: dict, rebuilt: tuple | None) -> dict | None:
         if prompt_digest(prompt) == str(sent):
             label += "; its digest matches the one recorded)"
         else:   # the templates changed since the game: what the page would rebuild is not what was sent
-            rows.append(["prompt", f"not shown: the current templates give a different prompt from the one sent "
-                                   f"(recorded digest {sent})"])
+            rows.append(["prompt", "not shown: rebuilt now, it differs from the one sent (the prompts changed since "
+                                   f"the game; recorded digest {sent})"])
             prompt = reask = None
     elif prompt is not None:
         label += "; the record has no digest of the prompt sent, which may have differed)"

@@ -616,7 +616,8 @@ def test_the_page_builds_no_agent_but_an_llm_one_from_a_record(monkeypatch):
 def test_a_rebuilt_prompt_is_shown_only_when_it_is_the_prompt_sent():
     """The ``llm`` agent records a digest of the messages it sent (the real bundled model answers);
     the page shows its rebuilt prompt when the digest matches, and not when the player's templates
-    now give other text (here: the same agent recorded with a shorter history)."""
+    now give other text (here the rebuilding agent's history is shorter, which changes the text as a
+    changed template would)."""
     from plyground.agents.llm.prompts import prompt_digest
     from plyground.arena.replay_page import _llm_section, _rebuilt_prompt
     sent = []
@@ -636,8 +637,8 @@ def test_a_rebuilt_prompt_is_shown_only_when_it_is_the_prompt_sent():
 
     other = _llm_section(d, _rebuilt_prompt({**agent.config(), "history": 0}, state, 1))
     assert not any(b["label"].startswith("prompt") for b in other["blocks"])
-    assert ["prompt", "not shown: the current templates give a different prompt from the one sent "
-            f"(recorded digest {d['info']['prompt_digest']})"] in other["rows"]
+    assert ["prompt", "not shown: rebuilt now, it differs from the one sent (the prompts changed since the "
+            f"game; recorded digest {d['info']['prompt_digest']})"] in other["rows"]
 
     no_digest = _llm_section({**d, "info": {}}, _rebuilt_prompt(agent.config(), state, 1))
     assert "no digest" in no_digest["blocks"][0]["label"]
