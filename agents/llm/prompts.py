@@ -39,6 +39,7 @@ __all__ = [
     "load_templates", "templates_from", "prompt_fields", "move_prompt", "move_continuations",
     "value_prompt", "value_continuations", "retry_message", "game_rules", "board_text",
     "player_name", "move_text", "state_key", "as_view", "recent_moves", "spaced_grid", "tactics_text",
+    "prompt_digest", "VALUE_PROMPTS",
 ]
 
 # placeholder -> what it holds (the documentation users see in errors)
@@ -463,11 +464,10 @@ def tactics_text(state) -> str:
     return f"Winning moves: {names(winning)}\nSafe moves: {names(safe)}\n"
 
 
-ALL_PROMPTS = ("system", "move", "value", "retry")
 VALUE_PROMPTS = ("system", "value")     # a value call renders no move or retry template
 
 
-def _uses(t: PromptTemplates, name: str, prompts: Sequence[str] = ALL_PROMPTS) -> bool:
+def _uses(t: PromptTemplates, name: str, prompts: Sequence[str] = TEMPLATE_NAMES) -> bool:
     """Some template of ``t`` among ``prompts`` has the placeholder ``{name}``."""
     return any(fname == name for p in prompts
                for _lit, fname, _spec, _conv in string.Formatter().parse(getattr(t, p)))
@@ -484,7 +484,7 @@ def state_key(state) -> tuple:
 
 
 def prompt_fields(state, *, history_plies: int = 2, templates: PromptTemplates | None = None,
-                  prompts: Sequence[str] = ALL_PROMPTS) -> dict[str, str]:
+                  prompts: Sequence[str] = TEMPLATE_NAMES) -> dict[str, str]:
     """Every placeholder's value for ``state`` (all strings), for rendering the templates named in
     ``prompts``: the lookahead lines (``tactics``) are computed only if one of those uses them, else
     they are empty."""
